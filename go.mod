@@ -1,0 +1,3 @@
+module github.com/stardust-go/stardust
+
+go 1.26
