@@ -1,0 +1,170 @@
+// Package clock keeps time: a monotonic clock from the CPU's time-stamp
+// counter, calibrated at boot against the i8254 PIT, and the wall clock,
+// read once from the CMOS real-time clock and then advanced by the TSC.
+//
+// Execution context: trap context (//go:nosplit, no allocation).
+package clock
+
+import "github.com/stardust-go/stardust/kernel/arch/amd64"
+
+var (
+	tscAtBoot  uint64
+	tscPerSec  uint64 // TSC frequency in Hz
+	nsMult     uint64 // ns = (ticks * nsMult) >> nsShift
+	wallAtBoot int64  // Unix time in ns at tscAtBoot
+)
+
+const nsShift = 22
+
+// Init calibrates the TSC and reads the wall clock.
+//
+//go:nosplit
+func Init() {
+	tscPerSec = calibrateTSC()
+	if tscPerSec == 0 {
+		tscPerSec = 2_000_000_000 // should not happen; keeps time moving
+	}
+	nsMult = (1_000_000_000 << nsShift) / tscPerSec
+	tscAtBoot = amd64.Rdtsc()
+	wallAtBoot = readCMOS() * 1_000_000_000
+}
+
+// TSCHz is the measured TSC frequency.
+//
+//go:nosplit
+func TSCHz() uint64 { return tscPerSec }
+
+// Nanotime returns nanoseconds since boot (CLOCK_MONOTONIC).
+//
+//go:nosplit
+func Nanotime() int64 {
+	d := amd64.Rdtsc() - tscAtBoot
+	// Split to avoid overflow: d can be ~2^43 after an hour at 2.5 GHz.
+	hi := (d >> 20) * nsMult
+	lo := ((d & (1<<20 - 1)) * nsMult) >> nsShift
+	return int64(hi>>(nsShift-20) + lo)
+}
+
+// Walltime returns the Unix time in nanoseconds (CLOCK_REALTIME).
+//
+//go:nosplit
+func Walltime() int64 { return wallAtBoot + Nanotime() }
+
+// SetWalltime sets the wall clock (clock_settime).
+//
+//go:nosplit
+func SetWalltime(ns int64) { wallAtBoot = ns - Nanotime() }
+
+// TicksToNs converts a TSC tick count to nanoseconds.
+//
+//go:nosplit
+func TicksToNs(t uint64) int64 { return int64((t * nsMult) >> nsShift) }
+
+// NsToTicks converts nanoseconds to TSC ticks.
+//
+//go:nosplit
+func NsToTicks(ns int64) uint64 { return uint64(ns) * tscPerSec / 1_000_000_000 }
+
+// The PIT runs at 1.193182 MHz. Channel 0 is programmed as a free-running
+// counter (mode 2, reload 0 = 65536) and read with latch commands; this
+// works on every QEMU machine (microvm has no port 0x61 for channel 2) and
+// on real hardware. Its interrupt stays masked.
+const pitHz = 1193182
+
+//go:nosplit
+func readPIT() uint16 {
+	amd64.Outb(0x43, 0x00) // latch channel 0
+	lo := amd64.Inb(0x40)
+	hi := amd64.Inb(0x40)
+	return uint16(hi)<<8 | uint16(lo)
+}
+
+//go:nosplit
+func calibrateTSC() uint64 {
+	amd64.Outb(0x43, 0x34) // channel 0, lo/hi byte, mode 2
+	amd64.Outb(0x40, 0)
+	amd64.Outb(0x40, 0)
+	// Measure 20 ms worth of PIT ticks, three times; keep the median.
+	var r [3]uint64
+	for i := range r {
+		const want = pitHz / 50
+		prev := readPIT()
+		elapsed := uint32(0)
+		t0 := amd64.Rdtsc()
+		for elapsed < want {
+			cur := readPIT()
+			elapsed += uint32(prev - cur) // counts down, wraps at 65536
+			prev = cur
+		}
+		t1 := amd64.Rdtsc()
+		r[i] = (t1 - t0) * pitHz / uint64(elapsed)
+	}
+	if r[0] > r[1] {
+		r[0], r[1] = r[1], r[0]
+	}
+	if r[1] > r[2] {
+		r[1], r[2] = r[2], r[1]
+	}
+	if r[0] > r[1] {
+		r[0], r[1] = r[1], r[0]
+	}
+	return r[1]
+}
+
+//go:nosplit
+func cmos(reg uint8) uint8 {
+	amd64.Outb(0x70, reg)
+	return amd64.Inb(0x71)
+}
+
+// readCMOS returns the RTC's time as Unix seconds (the RTC keeps UTC on
+// QEMU). It reads twice until both agree, to avoid an update in between.
+//
+//go:nosplit
+func readCMOS() int64 {
+	var a, b [7]uint8
+	for try := 0; try < 100; try++ {
+		for cmos(0x0A)&0x80 != 0 { // update in progress
+			amd64.Pause()
+		}
+		readRTC(&a)
+		readRTC(&b)
+		if a == b {
+			break
+		}
+	}
+	regB := cmos(0x0B)
+	if regB&0x04 == 0 { // BCD
+		for i := range a {
+			a[i] = a[i]&0x0F + a[i]>>4*10
+		}
+	}
+	sec, min, hour, day, mon := int64(a[0]), int64(a[1]), int64(a[2]&0x7F), int64(a[3]), int64(a[4])
+	year := int64(a[5]) + int64(a[6])*100
+	if a[6] == 0 {
+		year += 2000
+	}
+	return daysFromCivil(year, mon, day)*86400 + hour*3600 + min*60 + sec
+}
+
+//go:nosplit
+func readRTC(v *[7]uint8) {
+	v[0], v[1], v[2] = cmos(0x00), cmos(0x02), cmos(0x04)
+	v[3], v[4], v[5], v[6] = cmos(0x07), cmos(0x08), cmos(0x09), cmos(0x32)
+}
+
+// daysFromCivil returns the days since 1970-01-01 of a Gregorian date
+// (Howard Hinnant's well-known algorithm).
+//
+//go:nosplit
+func daysFromCivil(y, m, d int64) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
+}

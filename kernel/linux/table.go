@@ -1,0 +1,140 @@
+package linux
+
+import (
+	"syscall"
+
+	"github.com/stardust-go/stardust/kernel/arch/amd64"
+	"github.com/stardust-go/stardust/kernel/klog"
+)
+
+// Support says how completely Stardust implements a system call.
+type Support uint8
+
+const (
+	NotYet    Support = iota // returns ENOSYS (logged once)
+	Partial                  // implemented for what Go programs do; the note says what is missing
+	Supported                // behaves as on Linux
+)
+
+func (s Support) String() string {
+	switch s {
+	case Supported:
+		return "supported"
+	case Partial:
+		return "partial"
+	}
+	return "not yet"
+}
+
+type handler func(f *amd64.Frame) uintptr
+
+type entry struct {
+	fn      handler
+	support Support
+	note    string
+}
+
+// table is the system-call table, indexed by x86-64 system-call number.
+// It is data: docs/syscalls.md is generated from it (see table_test.go).
+// Calls not listed return ENOSYS.
+var table = [...]entry{
+	syscall.SYS_READ:              {sysRead, Partial, "console (EOF), eventfd; files and sockets come with the VFS and network stack"},
+	syscall.SYS_WRITE:             {sysWrite, Partial, "console (serial port), eventfd"},
+	syscall.SYS_OPEN:              {sysOpen, Partial, "no filesystem yet: ENOENT"},
+	syscall.SYS_CLOSE:             {sysClose, Supported, ""},
+	syscall.SYS_FSTAT:             {sysFstat, Partial, "console is a character device; other descriptors anonymous"},
+	syscall.SYS_LSEEK:             {sysLseek, Partial, "no seekable descriptors yet: ESPIPE"},
+	syscall.SYS_MMAP:              {sysMmap, Partial, "anonymous memory (demand-zero); file mappings: ENODEV"},
+	syscall.SYS_MPROTECT:          {sysMprotect, Supported, ""},
+	syscall.SYS_MUNMAP:            {sysMunmap, Supported, ""},
+	syscall.SYS_BRK:               {sysBrk, Partial, "no heap segment: always reports break 0 (Go does not use brk)"},
+	syscall.SYS_RT_SIGACTION:      {sysRtSigaction, Supported, "SA_RESTORER required, as on x86-64 without a vDSO"},
+	syscall.SYS_RT_SIGPROCMASK:    {sysRtSigprocmask, Supported, ""},
+	syscall.SYS_RT_SIGRETURN:      {sysRtSigreturn, Supported, "restores registers, FXSAVE state and mask"},
+	syscall.SYS_IOCTL:             {sysIoctl, Partial, "ENOTTY for everything"},
+	syscall.SYS_PREAD64:           {sysPread, Partial, "no positional descriptors yet: ESPIPE"},
+	syscall.SYS_READV:             {sysReadv, Supported, ""},
+	syscall.SYS_WRITEV:            {sysWritev, Supported, ""},
+	syscall.SYS_SCHED_YIELD:       {sysSchedYield, Supported, ""},
+	syscall.SYS_MINCORE:           {sysMincore, Supported, ""},
+	syscall.SYS_MADVISE:           {sysMadvise, Partial, "DONTNEED and FREE release pages; other advice is accepted and ignored"},
+	syscall.SYS_DUP:               {sysDup, Supported, ""},
+	syscall.SYS_DUP2:              {sysDup2, Supported, ""},
+	syscall.SYS_NANOSLEEP:         {sysNanosleep, Supported, ""},
+	syscall.SYS_GETPID:            {sysGetpid, Supported, "always 1"},
+	syscall.SYS_CLONE:             {sysClone, Partial, "threads only (CLONE_VM|CLONE_THREAD...); new processes: ENOSYS"},
+	syscall.SYS_EXIT:              {sysExit, Supported, ""},
+	syscall.SYS_KILL:              {sysKill, Partial, "the one process only"},
+	syscall.SYS_UNAME:             {sysUname, Supported, "reports Linux 6.1.0-stardust"},
+	syscall.SYS_FCNTL:             {sysFcntl, Partial, "F_GETFD/SETFD/GETFL/SETFL(O_NONBLOCK)/DUPFD(_CLOEXEC); no locks yet"},
+	syscall.SYS_GETCWD:            {sysGetcwd, Partial, "always / until the VFS"},
+	syscall.SYS_UMASK:             {sysUmask, Supported, ""},
+	syscall.SYS_GETTIMEOFDAY:      {sysGettimeofday, Supported, ""},
+	syscall.SYS_GETRLIMIT:         {sysGetrlimit, Supported, ""},
+	syscall.SYS_SYSINFO:           {sysSysinfo, Partial, "uptime and memory only"},
+	syscall.SYS_GETUID:            {sysGetuid, Supported, "root"},
+	syscall.SYS_GETGID:            {sysGetuid, Supported, "root"},
+	syscall.SYS_GETEUID:           {sysGetuid, Supported, "root"},
+	syscall.SYS_GETEGID:           {sysGetuid, Supported, "root"},
+	syscall.SYS_GETPPID:           {sysGetppid, Supported, "0: no parent"},
+	syscall.SYS_SIGALTSTACK:       {sysSigaltstack, Supported, ""},
+	syscall.SYS_PRCTL:             {sysPrctl, Partial, "PR_SET_NAME/PR_GET_NAME; others EINVAL"},
+	syscall.SYS_ARCH_PRCTL:        {sysArchPrctl, Partial, "FS only; GS is the kernel's per-CPU register"},
+	syscall.SYS_GETTID:            {sysGettid, Supported, ""},
+	syscall.SYS_TKILL:             {sysTkill, Supported, ""},
+	syscall.SYS_TIME:              {sysTime, Supported, ""},
+	syscall.SYS_FUTEX:             {sysFutex, Partial, "WAIT, WAKE and their BITSET forms (bitset treated as all); no PI or requeue"},
+	syscall.SYS_SCHED_SETAFFINITY: {sysSchedSetaffinity, Partial, "accepted, no effect"},
+	syscall.SYS_SCHED_GETAFFINITY: {sysSchedGetaffinity, Supported, "one bit per CPU"},
+	syscall.SYS_EPOLL_CREATE:      {sysEpollCreate, Supported, ""},
+	syscall.SYS_SET_TID_ADDRESS:   {sysSetTidAddress, Supported, ""},
+	syscall.SYS_CLOCK_SETTIME:     {sysClockSettime, Partial, "CLOCK_REALTIME only"},
+	syscall.SYS_CLOCK_GETTIME:     {sysClockGettime, Partial, "CPU-time clocks report time since boot"},
+	syscall.SYS_CLOCK_GETRES:      {sysClockGetres, Supported, "1 ns"},
+	syscall.SYS_CLOCK_NANOSLEEP:   {sysClockNanosleep, Supported, ""},
+	syscall.SYS_EXIT_GROUP:        {sysExitGroup, Supported, "powers the VM off with the status"},
+	syscall.SYS_EPOLL_WAIT:        {sysEpollPwait, Supported, ""},
+	syscall.SYS_EPOLL_CTL:         {sysEpollCtl, Partial, "eventfds so far; EPERM for descriptors that cannot be polled"},
+	syscall.SYS_TGKILL:            {sysTgkill, Supported, ""},
+	syscall.SYS_OPENAT:            {sysOpenat, Partial, "no filesystem yet: ENOENT"},
+	syscall.SYS_EPOLL_PWAIT:       {sysEpollPwait, Partial, "the signal mask argument is ignored"},
+	syscall.SYS_EVENTFD2:          {sysEventfd2, Supported, ""},
+	syscall.SYS_EPOLL_CREATE1:     {sysEpollCreate1, Supported, ""},
+	syscall.SYS_DUP3:              {sysDup3, Supported, ""},
+	syscall.SYS_PRLIMIT64:         {sysPrlimit64, Supported, ""},
+	sysGetrandomNr:                {sysGetrandom, Supported, "ChaCha20 seeded from RDRAND and TSC jitter"},
+}
+
+const sysGetrandomNr = 318
+
+// logged remembers which unsupported calls were already reported.
+var logged [(len(names) + 63) / 64]uint64
+
+// Syscall dispatches the system call in f and stores its result in f.RAX.
+//
+//go:nosplit
+func Syscall(f *amd64.Frame) {
+	nr := f.RAX
+	if nr < uint64(len(table)) && table[nr].fn != nil {
+		f.RAX = uint64(table[nr].fn(f))
+		return
+	}
+	if nr < uint64(len(names)) && logged[nr/64]&(1<<(nr%64)) == 0 {
+		logged[nr/64] |= 1 << (nr % 64)
+		klog.Str(klog.Prefix)
+		klog.Str("unsupported system call ")
+		klog.Str(names[nr])
+		klog.Str(" (")
+		klog.Dec(int64(nr))
+		klog.Str("): ENOSYS\n")
+	}
+	f.RAX = uint64(errno(syscall.ENOSYS))
+}
+
+// Init prepares the process state: descriptors and limits.
+//
+//go:nosplit
+func Init() {
+	initFDs()
+	initRlimits()
+}
