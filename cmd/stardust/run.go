@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+
+	"github.com/stardust-go/stardust/image"
+	"github.com/stardust-go/stardust/vmm"
+)
+
+// Exit statuses of `stardust run` that are not the program's own. The
+// program's status (0-255) passes through unchanged; these are reported
+// with a message on standard error so they can be told apart.
+const (
+	statusTimeout  = 124 // -timeout passed (as timeout(1))
+	statusVanished = 254 // the VM stopped without reporting a status
+	statusPanic    = 255 // the kernel panicked
+)
+
+func cmdRun(args []string) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	var o runOptions
+	mem := fs.String("m", "128M", "guest memory (QEMU -m syntax)")
+	machine := fs.String("machine", "microvm", "QEMU machine: microvm, q35 or pc")
+	accel := fs.String("accel", "auto", "accelerator: auto (KVM where it really works, else TCG), kvm or tcg")
+	smp := fs.Int("smp", 1, "number of vCPUs")
+	env := listFlag{}
+	fs.Var(&env, "env", "set KEY=VALUE in the program's environment (repeatable)")
+	fs.DurationVar(&o.Timeout, "timeout", 0, "kill the VM after this long (exit status 124)")
+	ports := listFlag{}
+	fs.Var(&ports, "p", "forward HOSTPORT:GUESTPORT[/udp] (wasm targets; VM networking is not implemented yet)")
+	vols := listFlag{}
+	fs.Var(&vols, "v", "share HOSTDIR:GUESTDIR[:ro] (wasm targets)")
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "Usage: stardust run [flags] IMAGE|PKG|FILE.wasm [-- ARGS...]\n\n"+
+			"Boots IMAGE (or builds the main package PKG first) under QEMU with the serial\n"+
+			"console on standard output. The exit status is the program's; 124 means -timeout\n"+
+			"passed, 254 that the VM stopped without a status, 255 a kernel panic (each with a\n"+
+			"message on standard error).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		fs.Usage()
+		return 2
+	}
+	target := rest[0]
+	rest = rest[1:]
+	if len(rest) > 0 && rest[0] == "--" {
+		rest = rest[1:]
+	} else if len(rest) > 0 {
+		return fail("unexpected argument %q: put the program's arguments after --", rest[0])
+	}
+	o.Args, o.Env, o.Ports, o.Volumes = rest, env, ports, vols
+	for _, e := range o.Env {
+		if !strings.Contains(e, "=") {
+			return fail("-env %q: want KEY=VALUE", e)
+		}
+	}
+
+	if strings.HasSuffix(target, ".wasm") {
+		status, err := runWASI(target, o)
+		if err != nil {
+			return fail("%v", err)
+		}
+		return status
+	}
+	if len(o.Ports) > 0 || len(o.Volumes) > 0 {
+		return fail("-p and -v are not implemented for VM images yet (networking and 9P shares are open issues)")
+	}
+
+	img := target
+	if st, err := os.Stat(target); err != nil || st.IsDir() {
+		// Not an image file: build the package first.
+		tmp, err := os.MkdirTemp("", "stardust-run-")
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer os.RemoveAll(tmp)
+		img = filepath.Join(tmp, defaultName(target)+".img")
+		if err := build(buildOptions{Pkg: target, Output: img}); err != nil {
+			return fail("%v", err)
+		}
+	} else {
+		b, err := os.ReadFile(img)
+		if err != nil {
+			return fail("%v", err)
+		}
+		if _, err := image.PVHEntry(b); err != nil {
+			return fail("%s: %v", img, err)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	res, err := vmm.Run(ctx, vmm.Config{
+		Image: img, Memory: *mem, Machine: *machine, Accel: *accel, SMP: *smp,
+		Args: o.Args, Env: o.Env, Timeout: o.Timeout,
+		Name: strings.TrimSuffix(filepath.Base(img), ".img"),
+	})
+	if err != nil {
+		return fail("%v", err)
+	}
+	switch res.Outcome {
+	case vmm.Exited:
+		return res.Status
+	case vmm.TimedOut:
+		fmt.Fprintf(os.Stderr, "stardust: timeout: the VM was %s\n", res.Detail)
+		return statusTimeout
+	case vmm.KernelPanic:
+		fmt.Fprintf(os.Stderr, "stardust: kernel panic (report above)\n")
+		return statusPanic
+	}
+	fmt.Fprintf(os.Stderr, "stardust: the VM stopped without reporting an exit status (%s); a triple fault looks like this\n", res.Detail)
+	return statusVanished
+}

@@ -1,0 +1,17 @@
+// Package stardust carries the kernel's source code inside the stardust
+// command, so that `stardust build` can link the kernel into a program in
+// any module, wherever the command was installed from.
+package stardust
+
+import "embed"
+
+// Source is the Stardust module's go.mod, go.sum and kernel/ tree.
+//
+//go:embed go.mod go.sum kernel
+var Source embed.FS
+
+// ModulePath is the Stardust module's path.
+const ModulePath = "github.com/stardust-go/stardust"
+
+// KernelPackage is the package `stardust build` links into programs.
+const KernelPackage = ModulePath + "/kernel"

@@ -1,0 +1,253 @@
+// Package vmm starts Stardust images under a hypervisor and reports how
+// they ended. Today that is QEMU (microvm, q35 and pc machines, with KVM
+// where it really works and TCG otherwise).
+//
+// It runs on the host, in `stardust run` and the boot tests.
+package vmm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config describes one VM.
+type Config struct {
+	Image   string        // the image file
+	Memory  string        // -m, e.g. "128M"
+	Machine string        // microvm (default), q35 or pc
+	Accel   string        // auto (default), kvm or tcg
+	SMP     int           // number of vCPUs (default 1)
+	Args    []string      // the program's arguments (argv[1:])
+	Env     []string      // KEY=VALUE
+	Name    string        // argv[0] (default: the image's base name)
+	Timeout time.Duration // 0 = none
+	Stdout  io.Writer     // the serial console (default os.Stdout)
+	Stderr  io.Writer     // QEMU's own messages (default os.Stderr)
+	Extra   []string      // more QEMU arguments (devices)
+}
+
+// How a VM ended.
+type Outcome int
+
+const (
+	Exited      Outcome = iota // the program exited; Result.Status is its status
+	KernelPanic                // the kernel reported a panic
+	TimedOut                   // Config.Timeout passed; the VM was killed
+	Vanished                   // QEMU stopped without an exit record (triple fault, QEMU error)
+)
+
+// Result is how a VM ended.
+type Result struct {
+	Outcome Outcome
+	Status  int    // the program's exit status (0-255) when Outcome == Exited
+	Detail  string // QEMU's exit status and anything else worth saying
+}
+
+// ErrNoQEMU is returned when qemu-system-x86_64 is not installed.
+var ErrNoQEMU = errors.New("qemu-system-x86_64 not found: install it with `sudo apt-get install qemu-system-x86` (Debian/Ubuntu)")
+
+// QEMUPath returns the QEMU binary to use.
+func QEMUPath() (string, error) {
+	p, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		return "", ErrNoQEMU
+	}
+	return p, nil
+}
+
+// KVMUsable reports whether /dev/kvm can run ordinary guests. A nested,
+// paravirtual KVM (the kvm_pvm module, CPUs without vmx/svm) opens fine but
+// cannot run them, so the CPU flags and modules are checked too.
+func KVMUsable() bool {
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	if _, err := os.Stat("/sys/module/kvm_pvm"); err == nil {
+		return false
+	}
+	cpuinfo, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(cpuinfo), "\n") {
+		if strings.HasPrefix(line, "flags") {
+			for _, fl := range strings.Fields(line) {
+				if fl == "vmx" || fl == "svm" {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	return false
+}
+
+// Cmdline encodes the program's name, arguments and environment as the
+// kernel command line (see kernel/linux/stack.go for the format).
+func Cmdline(name string, args, env []string) string {
+	var b strings.Builder
+	for _, e := range env {
+		b.WriteString("env=")
+		b.WriteString(escape(e))
+		b.WriteByte(' ')
+	}
+	b.WriteString("--")
+	for _, a := range append([]string{name}, args...) {
+		b.WriteByte(' ')
+		b.WriteString(escape(a))
+	}
+	return b.String()
+}
+
+// escape percent-encodes everything but a conservative set of characters,
+// so tokens never contain spaces or anything QEMU's option parser treats
+// specially (it doubles commas, for example).
+func escape(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
+			c == '-', c == '_', c == '.', c == '/', c == '=', c == ':', c == '@', c == '+':
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	if s == "" {
+		// An empty argument still needs a token; NUL ends the C string at once.
+		return "%00"
+	}
+	return b.String()
+}
+
+// Args returns QEMU's command line for c, writing the exit record to
+// ctlFile.
+func (c *Config) qemuArgs(ctlFile string) ([]string, error) {
+	mem := c.Memory
+	if mem == "" {
+		mem = "128M"
+	}
+	smp := c.SMP
+	if smp == 0 {
+		smp = 1
+	}
+	var machine string
+	switch c.Machine {
+	case "", "microvm":
+		// rtc=on: the wall clock (QEMU leaves it off under KVM by default).
+		machine = "microvm,rtc=on,pit=on,isa-serial=on"
+	case "q35", "pc":
+		machine = c.Machine
+	default:
+		return nil, fmt.Errorf("unknown machine %q (want microvm, q35 or pc)", c.Machine)
+	}
+	accel, cpu := "tcg", "max"
+	switch c.Accel {
+	case "", "auto":
+		if KVMUsable() {
+			accel, cpu = "kvm", "host"
+		}
+	case "kvm":
+		accel, cpu = "kvm", "host"
+	case "tcg":
+	default:
+		return nil, fmt.Errorf("unknown accelerator %q (want auto, kvm or tcg)", c.Accel)
+	}
+	if accel == "tcg" && smp > 1 {
+		accel = "tcg,thread=multi"
+	}
+	name := c.Name
+	if name == "" {
+		name = strings.TrimSuffix(filepath.Base(c.Image), filepath.Ext(c.Image))
+	}
+	args := []string{
+		"-machine", machine, "-accel", accel, "-cpu", cpu,
+		"-m", mem, "-smp", strconv.Itoa(smp),
+		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+		"-serial", "stdio",
+		"-kernel", c.Image,
+		"-append", Cmdline(name, c.Args, c.Env),
+		"-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+		"-chardev", "file,id=stardustctl,path=" + ctlFile,
+		"-device", "isa-debugcon,iobase=0xe9,chardev=stardustctl",
+	}
+	return append(args, c.Extra...), nil
+}
+
+// Run boots the VM and waits for it to end.
+func Run(ctx context.Context, c Config) (Result, error) {
+	qemu, err := QEMUPath()
+	if err != nil {
+		return Result{}, err
+	}
+	ctl, err := os.CreateTemp("", "stardust-exit-")
+	if err != nil {
+		return Result{}, err
+	}
+	ctl.Close()
+	defer os.Remove(ctl.Name())
+	args, err := c.qemuArgs(ctl.Name())
+	if err != nil {
+		return Result{}, err
+	}
+	if c.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
+	stdout, stderr := c.Stdout, c.Stderr
+	if stdout == nil {
+		stdout = os.Stdout
+	}
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	sym := newSymbolizer(c.Image, stdout)
+	cmd := exec.CommandContext(ctx, qemu, args...)
+	cmd.Stdout = sym
+	cmd.Stderr = stderr
+	cmd.WaitDelay = 2 * time.Second
+	runErr := cmd.Run()
+	sym.Flush()
+
+	record, _ := os.ReadFile(ctl.Name())
+	if ctx.Err() == context.DeadlineExceeded {
+		return Result{Outcome: TimedOut, Detail: fmt.Sprintf("killed after %v", c.Timeout)}, nil
+	}
+	if ctx.Err() != nil {
+		return Result{}, ctx.Err()
+	}
+	detail := "qemu: exit status 0"
+	if runErr != nil {
+		detail = "qemu: " + runErr.Error()
+	}
+	fields := strings.Fields(string(record))
+	if len(fields) >= 2 {
+		n, err := strconv.Atoi(fields[len(fields)-1])
+		switch {
+		case fields[len(fields)-2] == "panic":
+			return Result{Outcome: KernelPanic, Detail: detail}, nil
+		case fields[len(fields)-2] == "exit" && err == nil:
+			return Result{Outcome: Exited, Status: n, Detail: detail}, nil
+		}
+	}
+	var ee *exec.ExitError
+	if runErr != nil && !errors.As(runErr, &ee) {
+		return Result{}, fmt.Errorf("starting qemu: %w", runErr)
+	}
+	return Result{Outcome: Vanished, Detail: detail}, nil
+}
