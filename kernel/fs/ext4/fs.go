@@ -180,11 +180,15 @@ func (fs *FS) readSuper() error {
 	fs.sb = superblock{blk[off : off+superSize]}
 	sb = fs.sb
 
-	if inc := sb.incompat() &^ readIncompat; inc != 0 {
-		return fmt.Errorf("ext4: unsupported incompatible features %s: %w", featureNames(inc), syscall.EINVAL)
-	}
 	if inc := sb.incompat() &^ rwIncompat; inc != 0 {
-		fs.setReadOnly("unsupported incompatible features " + featureNames(inc))
+		// Strictly, an unknown INCOMPAT feature forbids mounting at all;
+		// Stardust still offers a read-only view (the reader validates
+		// every structure it follows) and says why it will not write.
+		msg := "unsupported incompatible features " + featureNames(inc)
+		if inc&^readIncompat != 0 {
+			msg += " (unknown to Stardust: contents may be unreadable)"
+		}
+		fs.setReadOnly(msg)
 	}
 	if ro := sb.roCompat() &^ rwROCompat; ro != 0 {
 		fs.setReadOnly("unsupported read-only-compatible features " + featureNames(ro))
