@@ -1,0 +1,399 @@
+package vfs
+
+import (
+	"syscall"
+	"time"
+)
+
+// The *at flags, Linux values.
+const (
+	AT_SYMLINK_NOFOLLOW = 0x100
+	AT_REMOVEDIR        = 0x200
+	AT_SYMLINK_FOLLOW   = 0x400
+	AT_EACCESS          = 0x200 // faccessat only, same bit as AT_REMOVEDIR
+	AT_EMPTY_PATH       = 0x1000
+)
+
+// lookupAt resolves path for the stat-like calls: AT_EMPTY_PATH with an
+// empty path means base itself, AT_SYMLINK_NOFOLLOW (or follow=false)
+// stops at a final symlink.
+func (v *VFS) lookupAt(base *Dentry, path string, flags int, follow bool) (*Dentry, error) {
+	if path == "" && flags&AT_EMPTY_PATH != 0 {
+		return v.base(base), nil
+	}
+	if flags&AT_SYMLINK_NOFOLLOW != 0 {
+		follow = false
+	}
+	return v.newResolver().resolve(v.base(base), path, follow)
+}
+
+// MkdirAt is mkdirat(2).
+func (v *VFS) MkdirAt(base *Dentry, path string, mode uint32) error {
+	dir, name, _, err := v.newResolver().resolveParent(v.base(base), path)
+	if err != nil {
+		return err
+	}
+	if name == "" || name == "." || name == ".." {
+		return syscall.EEXIST
+	}
+	// An existing name wins over EROFS, as on Linux.
+	if _, err := v.lookupChild(dir, name); err == nil {
+		return syscall.EEXIST
+	} else if err != syscall.ENOENT {
+		return err
+	}
+	wd, err := writable(dir)
+	if err != nil {
+		return err
+	}
+	return wd.Mkdir(name, mode&0o7777&^v.umask.Load())
+}
+
+// UnlinkAt is unlinkat(2); flags may hold AT_REMOVEDIR (rmdir).
+func (v *VFS) UnlinkAt(base *Dentry, path string, flags int) error {
+	if flags&^AT_REMOVEDIR != 0 {
+		return syscall.EINVAL
+	}
+	rmdir := flags&AT_REMOVEDIR != 0
+	dir, name, slash, err := v.newResolver().resolveParent(v.base(base), path)
+	if err != nil {
+		return err
+	}
+	switch {
+	case name == "" && rmdir:
+		return syscall.EBUSY
+	case name == "." && rmdir:
+		return syscall.EINVAL
+	case name == ".." && rmdir:
+		return syscall.ENOTEMPTY
+	case name == "" || name == "." || name == "..":
+		return syscall.EISDIR
+	}
+	child, err := v.lookupChild(dir, name)
+	if err != nil {
+		return err
+	}
+	if child.isMountRoot() {
+		return syscall.EBUSY
+	}
+	dirTarget := isDir(child.node)
+	if !rmdir && slash && !dirTarget {
+		return syscall.ENOTDIR
+	}
+	if rmdir && !dirTarget {
+		return syscall.ENOTDIR
+	}
+	if !rmdir && dirTarget {
+		return syscall.EISDIR
+	}
+	wd, err := writable(dir)
+	if err != nil {
+		return err
+	}
+	if rmdir {
+		return wd.Rmdir(name)
+	}
+	return wd.Unlink(name)
+}
+
+// RenameAt2 is renameat2(2) (renameat and rename are flags == 0).
+func (v *VFS) RenameAt2(oldBase *Dentry, oldPath string, newBase *Dentry, newPath string, flags uint) error {
+	if flags&^(RENAME_NOREPLACE|RENAME_EXCHANGE|RENAME_WHITEOUT) != 0 ||
+		flags&RENAME_WHITEOUT != 0 ||
+		flags&(RENAME_NOREPLACE|RENAME_EXCHANGE) == RENAME_NOREPLACE|RENAME_EXCHANGE {
+		return syscall.EINVAL
+	}
+	r := v.newResolver()
+	oldDir, oldName, oldSlash, err := r.resolveParent(v.base(oldBase), oldPath)
+	if err != nil {
+		return err
+	}
+	newDir, newName, newSlash, err := r.resolveParent(v.base(newBase), newPath)
+	if err != nil {
+		return err
+	}
+	for _, n := range []string{oldName, newName} {
+		if n == "" || n == "." || n == ".." {
+			return syscall.EBUSY
+		}
+	}
+	oldD, err := v.lookupChild(oldDir, oldName)
+	if err != nil {
+		return err
+	}
+	newD, err := v.lookupChild(newDir, newName)
+	switch {
+	case err == syscall.ENOENT:
+		newD = nil
+		if flags&RENAME_EXCHANGE != 0 {
+			return syscall.ENOENT
+		}
+	case err != nil:
+		return err
+	case flags&RENAME_NOREPLACE != 0:
+		return syscall.EEXIST
+	}
+	if oldDir.mnt != newDir.mnt {
+		return syscall.EXDEV
+	}
+	if oldD.isMountRoot() || (newD != nil && newD.isMountRoot()) {
+		return syscall.EBUSY
+	}
+	oldIsDir := isDir(oldD.node)
+	if !oldIsDir && (oldSlash || (newSlash && flags&RENAME_EXCHANGE == 0)) {
+		return syscall.ENOTDIR
+	}
+	// A directory cannot move below itself (nor, with EXCHANGE, can the
+	// other one).
+	if oldIsDir && isUnder(newDir, oldD) {
+		return syscall.EINVAL
+	}
+	if flags&RENAME_EXCHANGE != 0 && isDir(newD.node) && isUnder(oldDir, newD) {
+		return syscall.EINVAL
+	}
+	wd, err := writable(oldDir)
+	if err != nil {
+		return err
+	}
+	if _, err := writable(newDir); err != nil {
+		return err
+	}
+	return wd.Rename(oldName, newDir.node.(DirNode), newName, flags)
+}
+
+// LinkAt is linkat(2); flags may hold AT_SYMLINK_FOLLOW and AT_EMPTY_PATH.
+func (v *VFS) LinkAt(oldBase *Dentry, oldPath string, newBase *Dentry, newPath string, flags int) error {
+	if flags&^(AT_SYMLINK_FOLLOW|AT_EMPTY_PATH) != 0 {
+		return syscall.EINVAL
+	}
+	old, err := v.lookupAt(oldBase, oldPath, flags&AT_EMPTY_PATH, flags&AT_SYMLINK_FOLLOW != 0)
+	if err != nil {
+		return err
+	}
+	if isDir(old.node) {
+		return syscall.EPERM
+	}
+	dir, name, slash, err := v.newResolver().resolveParent(v.base(newBase), newPath)
+	if err != nil {
+		return err
+	}
+	if name == "" || name == "." || name == ".." {
+		return syscall.EEXIST
+	}
+	if _, err := v.lookupChild(dir, name); err == nil {
+		return syscall.EEXIST
+	} else if err != syscall.ENOENT {
+		return err
+	}
+	if slash {
+		return syscall.ENOENT // Linux: a new name with a trailing slash cannot be a non-directory
+	}
+	if old.mnt != dir.mnt {
+		return syscall.EXDEV
+	}
+	wd, err := writable(dir)
+	if err != nil {
+		return err
+	}
+	return wd.Link(name, old.node)
+}
+
+// SymlinkAt is symlinkat(2).
+func (v *VFS) SymlinkAt(target string, base *Dentry, path string) error {
+	if target == "" {
+		return syscall.ENOENT
+	}
+	if len(target) >= pathMax {
+		return syscall.ENAMETOOLONG
+	}
+	dir, name, slash, err := v.newResolver().resolveParent(v.base(base), path)
+	if err != nil {
+		return err
+	}
+	if name == "" || name == "." || name == ".." {
+		return syscall.EEXIST
+	}
+	if _, err := v.lookupChild(dir, name); err == nil {
+		return syscall.EEXIST
+	} else if err != syscall.ENOENT {
+		return err
+	}
+	if slash {
+		return syscall.ENOENT
+	}
+	wd, err := writable(dir)
+	if err != nil {
+		return err
+	}
+	return wd.Symlink(name, target)
+}
+
+// ReadlinkAt is readlinkat(2): EINVAL if the path is not a symlink. The
+// caller truncates the result to the user's buffer, as Linux does.
+func (v *VFS) ReadlinkAt(base *Dentry, path string) (string, error) {
+	d, err := v.lookupAt(base, path, AT_EMPTY_PATH, false)
+	if err != nil {
+		return "", err
+	}
+	l, ok := d.node.(SymlinkNode)
+	if !ok {
+		return "", syscall.EINVAL
+	}
+	return l.Readlink()
+}
+
+// StatAt is newfstatat(2) (stat, lstat and fstat are special cases); flags
+// may hold AT_SYMLINK_NOFOLLOW and AT_EMPTY_PATH.
+func (v *VFS) StatAt(base *Dentry, path string, st *syscall.Stat_t, flags int) error {
+	if flags&^(AT_SYMLINK_NOFOLLOW|AT_EMPTY_PATH) != 0 {
+		return syscall.EINVAL
+	}
+	d, err := v.lookupAt(base, path, flags, true)
+	if err != nil {
+		return err
+	}
+	return statDentry(d, st)
+}
+
+// setAttrAt applies a metadata change to the node at path.
+func (v *VFS) setAttrAt(base *Dentry, path string, flags int, sa SetAttr) error {
+	d, err := v.lookupAt(base, path, flags, true)
+	if err != nil {
+		return err
+	}
+	if isSymlink(d.node) && sa.Valid&SetMode != 0 {
+		return syscall.EOPNOTSUPP // fchmodat(AT_SYMLINK_NOFOLLOW) on a link
+	}
+	if d.mnt.readOnly {
+		return syscall.EROFS
+	}
+	s, ok := d.node.(SetAttrer)
+	if !ok {
+		if _, w := d.node.(WritableDir); !w && isDir(d.node) {
+			return syscall.EROFS
+		}
+		return syscall.EPERM
+	}
+	return s.SetAttr(sa)
+}
+
+// ChmodAt is fchmodat(2); use AT_EMPTY_PATH with "" for fchmod.
+func (v *VFS) ChmodAt(base *Dentry, path string, mode uint32, flags int) error {
+	if flags&^(AT_SYMLINK_NOFOLLOW|AT_EMPTY_PATH) != 0 {
+		return syscall.EINVAL
+	}
+	return v.setAttrAt(base, path, flags, SetAttr{Valid: SetMode, Mode: mode & 0o7777})
+}
+
+// UtimensAt is utimensat(2). times nil means both now; a tv_nsec of
+// UTIME_NOW or UTIME_OMIT means now or unchanged.
+func (v *VFS) UtimensAt(base *Dentry, path string, times *[2]syscall.Timespec, flags int) error {
+	if flags&^(AT_SYMLINK_NOFOLLOW|AT_EMPTY_PATH) != 0 {
+		return syscall.EINVAL
+	}
+	now := syscall.NsecToTimespec(time.Now().UnixNano())
+	sa := SetAttr{Valid: SetAtime | SetMtime, Atime: now, Mtime: now}
+	if times != nil {
+		sa.Valid = 0
+		for i, t := range times {
+			valid, dst := SetAtime, &sa.Atime
+			if i == 1 {
+				valid, dst = SetMtime, &sa.Mtime
+			}
+			switch {
+			case t.Nsec == UTIME_OMIT:
+				continue
+			case t.Nsec == UTIME_NOW:
+			case t.Nsec < 0 || t.Nsec >= 1e9:
+				return syscall.EINVAL
+			default:
+				*dst = t
+			}
+			sa.Valid |= valid
+		}
+		if sa.Valid == 0 {
+			// Both omitted: Linux still checks that the path exists.
+			_, err := v.lookupAt(base, path, flags, true)
+			return err
+		}
+	}
+	return v.setAttrAt(base, path, flags, sa)
+}
+
+// TruncateAt is truncate(2) (ftruncate goes through the description).
+func (v *VFS) TruncateAt(base *Dentry, path string, size int64) error {
+	if size < 0 {
+		return syscall.EINVAL
+	}
+	d, err := v.lookupAt(base, path, 0, true)
+	if err != nil {
+		return err
+	}
+	switch d.node.(type) {
+	case DirNode:
+		return syscall.EISDIR
+	case FileNode:
+	default:
+		return syscall.EINVAL
+	}
+	if d.mnt.readOnly {
+		return syscall.EROFS
+	}
+	return setSize(d.node, size)
+}
+
+// ST_RDONLY is statfs's f_flags bit for read-only mounts.
+const ST_RDONLY = 1
+
+// StatfsAt is statfs(2); use AT_EMPTY_PATH semantics ("" with a base) for
+// fstatfs via StatfsAt(d, "").
+func (v *VFS) StatfsAt(base *Dentry, path string, st *syscall.Statfs_t) error {
+	d, err := v.lookupAt(base, path, AT_EMPTY_PATH, true)
+	if err != nil {
+		return err
+	}
+	*st = syscall.Statfs_t{}
+	if err := d.mnt.fs.Statfs(st); err != nil {
+		return err
+	}
+	if d.mnt.readOnly {
+		st.Flags |= ST_RDONLY
+	}
+	return nil
+}
+
+// Access modes for AccessAt.
+const (
+	F_OK = 0
+	X_OK = 1
+	W_OK = 2
+	R_OK = 4
+)
+
+// AccessAt is faccessat2(2) for a root caller: it checks existence, EROFS
+// for W_OK on a read-only mount, and that a non-directory has at least
+// one execute bit for X_OK (root may read and write anything).
+func (v *VFS) AccessAt(base *Dentry, path string, mode uint32, flags int) error {
+	if mode&^7 != 0 || flags&^(AT_SYMLINK_NOFOLLOW|AT_EMPTY_PATH|AT_EACCESS) != 0 {
+		return syscall.EINVAL
+	}
+	d, err := v.lookupAt(base, path, flags, true)
+	if err != nil {
+		return err
+	}
+	if mode&W_OK != 0 && d.mnt.readOnly && !isDevice(d.node) {
+		return syscall.EROFS
+	}
+	if mode&X_OK != 0 && !isDir(d.node) {
+		a, err := d.node.Attr()
+		if err != nil {
+			return err
+		}
+		if a.Mode&0o111 == 0 {
+			return syscall.EACCES
+		}
+	}
+	return nil
+}
+
+func isDevice(n Node) bool { _, ok := n.(DeviceNode); return ok }
