@@ -40,13 +40,15 @@ func (b vfsBackend) open(p string, flags int, mode uint32) error {
 	}
 	return err
 }
-func (b vfsBackend) mkdir(p string, mode uint32) error    { return b.v.MkdirAt(nil, p, mode) }
-func (b vfsBackend) unlinkat(p string, flags int) error   { return b.v.UnlinkAt(nil, p, flags) }
-func (b vfsBackend) rename2(o, n string, flags uint) error { return b.v.RenameAt2(nil, o, nil, n, flags) }
-func (b vfsBackend) link(o, n string, flags int) error    { return b.v.LinkAt(nil, o, nil, n, flags) }
-func (b vfsBackend) symlink(t, p string) error            { return b.v.SymlinkAt(t, nil, p) }
-func (b vfsBackend) readlink(p string) (string, error)    { return b.v.ReadlinkAt(nil, p) }
-func (b vfsBackend) truncate(p string, size int64) error  { return b.v.TruncateAt(nil, p, size) }
+func (b vfsBackend) mkdir(p string, mode uint32) error  { return b.v.MkdirAt(nil, p, mode) }
+func (b vfsBackend) unlinkat(p string, flags int) error { return b.v.UnlinkAt(nil, p, flags) }
+func (b vfsBackend) rename2(o, n string, flags uint) error {
+	return b.v.RenameAt2(nil, o, nil, n, flags)
+}
+func (b vfsBackend) link(o, n string, flags int) error   { return b.v.LinkAt(nil, o, nil, n, flags) }
+func (b vfsBackend) symlink(t, p string) error           { return b.v.SymlinkAt(t, nil, p) }
+func (b vfsBackend) readlink(p string) (string, error)   { return b.v.ReadlinkAt(nil, p) }
+func (b vfsBackend) truncate(p string, size int64) error { return b.v.TruncateAt(nil, p, size) }
 func (b vfsBackend) stat(p string, flags int) (st syscall.Stat_t, err error) {
 	err = b.v.StatAt(nil, p, &st, flags)
 	return st, err
