@@ -129,9 +129,31 @@ func Build(o Options) error {
 
 // list runs `go list` and checks that pkg is something we can build.
 func list(dir, pkg string) (*pkgInfo, error) {
+	info, err := goList(dir, pkg, "CGO_ENABLED=0")
+	if err != nil {
+		return nil, err
+	}
+	// Files that import "C" are invisible with cgo off; ask again with
+	// it on to say why such a package cannot be built.
+	if withCgo, err := goList(dir, pkg, "CGO_ENABLED=1"); err == nil && len(withCgo.CgoFiles) > 0 {
+		return nil, fmt.Errorf("%s needs cgo (%s), which Stardust images cannot contain: a unikernel has no C library", pkg, strings.Join(withCgo.CgoFiles, ", "))
+	}
+	if info.Error != nil {
+		return nil, fmt.Errorf("cannot load package %s: %s", pkg, info.Error.Err)
+	}
+	if info.Name != "main" {
+		return nil, fmt.Errorf("%s is package %s, not a main package: only commands can become images", pkg, info.Name)
+	}
+	if info.Module == nil {
+		return nil, fmt.Errorf("%s is not in a Go module; run `go mod init` first", pkg)
+	}
+	return info, nil
+}
+
+func goList(dir, pkg, cgo string) (*pkgInfo, error) {
 	cmd := exec.Command("go", "list", "-e", "-json", pkg)
 	cmd.Dir = dir
-	cmd.Env = goEnv()
+	cmd.Env = append(goEnv(), cgo)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -141,18 +163,6 @@ func list(dir, pkg string) (*pkgInfo, error) {
 	var info pkgInfo
 	if err := json.Unmarshal(out, &info); err != nil {
 		return nil, fmt.Errorf("go list %s: %v", pkg, err)
-	}
-	if info.Error != nil {
-		return nil, fmt.Errorf("cannot load package %s: %s", pkg, info.Error.Err)
-	}
-	if info.Name != "main" {
-		return nil, fmt.Errorf("%s is package %s, not a main package: only commands can become images", pkg, info.Name)
-	}
-	if len(info.CgoFiles) > 0 {
-		return nil, fmt.Errorf("%s needs cgo (%s), which Stardust images cannot contain: a unikernel has no C library", pkg, strings.Join(info.CgoFiles, ", "))
-	}
-	if info.Module == nil {
-		return nil, fmt.Errorf("%s is not in a Go module; run `go mod init` first", pkg)
 	}
 	return &info, nil
 }

@@ -11,8 +11,8 @@ func main() {
 	time.Sleep(100 * time.Millisecond)
 	d := time.Since(t0)
 	fmt.Printf("slept %d ms\n", d.Milliseconds())
-	timer := time.NewTimer(50 * time.Millisecond)
 	t1 := time.Now()
+	timer := time.NewTimer(50 * time.Millisecond)
 	<-timer.C
 	fmt.Printf("timer fired after %d ms\n", time.Since(t1).Milliseconds())
 	tick := time.NewTicker(10 * time.Millisecond)

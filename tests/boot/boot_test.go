@@ -1,0 +1,295 @@
+// Package boot_test builds small Go programs into Stardust images and boots
+// them in QEMU, checking their output and exit status. They use TCG where
+// KVM cannot run guests (as on the project's machines and CI), and would
+// pass unchanged on hardware KVM.
+package boot_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stardust-go/stardust/toolchain"
+	"github.com/stardust-go/stardust/vmm"
+)
+
+var (
+	imgDir   string
+	imgMu    sync.Mutex
+	imgCache = map[string]string{}
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "stardust-boot-test-")
+	if err != nil {
+		panic(err)
+	}
+	imgDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requireQEMU fails (never skips) when QEMU is missing: these tests are
+// the proof that images boot.
+func requireQEMU(t *testing.T) {
+	t.Helper()
+	if _, err := vmm.QEMUPath(); err != nil {
+		t.Fatalf("%v (run scripts/setup-debian.sh)", err)
+	}
+}
+
+// image builds testdata/NAME once per test run.
+func image(t *testing.T, name string) string {
+	t.Helper()
+	imgMu.Lock()
+	defer imgMu.Unlock()
+	if p, ok := imgCache[name]; ok {
+		return p
+	}
+	out := filepath.Join(imgDir, filepath.Base(name)+".img")
+	if err := toolchain.Build(toolchain.Options{Pkg: "./testdata/" + name, Output: out}); err != nil {
+		t.Fatalf("build %s: %v", name, err)
+	}
+	imgCache[name] = out
+	return out
+}
+
+type boot struct {
+	out    string
+	result vmm.Result
+}
+
+func run(t *testing.T, img string, c vmm.Config) boot {
+	t.Helper()
+	requireQEMU(t)
+	var out bytes.Buffer
+	c.Image = img
+	c.Stdout = &out
+	if c.Timeout == 0 {
+		c.Timeout = 2 * time.Minute
+	}
+	res, err := vmm.Run(context.Background(), c)
+	if err != nil {
+		t.Fatalf("run %s: %v", img, err)
+	}
+	return boot{out.String(), res}
+}
+
+func expectExit(t *testing.T, b boot, status int) {
+	t.Helper()
+	if b.result.Outcome != vmm.Exited || b.result.Status != status {
+		t.Fatalf("outcome %v status %d (%s), want exit %d; console:\n%s", b.result.Outcome, b.result.Status, b.result.Detail, status, b.out)
+	}
+}
+
+func expectOutput(t *testing.T, b boot, re string) []string {
+	t.Helper()
+	m := regexp.MustCompile(re).FindStringSubmatch(b.out)
+	if m == nil {
+		t.Fatalf("console does not match %q:\n%s", re, b.out)
+	}
+	return m
+}
+
+func TestHello(t *testing.T) {
+	t.Parallel()
+	img := image(t, "../../../examples/hello")
+	b := run(t, img, vmm.Config{Args: []string{"one", "two words"}})
+	expectExit(t, b, 0)
+	expectOutput(t, b, `Hello from Stardust!\narg\[1\] = one\narg\[2\] = two words\n`)
+}
+
+func TestExitStatus(t *testing.T) {
+	t.Parallel()
+	img := image(t, "exitcode")
+	for _, n := range []int{0, 1, 3, 42, 127, 128, 200, 255} {
+		b := run(t, img, vmm.Config{Args: []string{strconv.Itoa(n)}})
+		expectExit(t, b, n)
+	}
+}
+
+func TestArgsAndEnv(t *testing.T) {
+	t.Parallel()
+	b := run(t, image(t, "env"), vmm.Config{
+		Args: []string{"a b", "", "100%", "--", "comma,semi;"},
+		Env:  []string{"GREETING=hello, world", "EMPTY="},
+	})
+	expectExit(t, b, 0)
+	expectOutput(t, b, `args=\["a b" "" "100%" "--" "comma,semi;"\]\nGREETING="hello, world"\nEMPTY=""`)
+}
+
+func TestGoroutines(t *testing.T) {
+	t.Parallel()
+	b := run(t, image(t, "goroutines"), vmm.Config{})
+	expectExit(t, b, 0)
+	expectOutput(t, b, `goroutines done: sum=999000`)
+}
+
+func TestGCChurn(t *testing.T) {
+	t.Parallel()
+	b := run(t, image(t, "gcchurn"), vmm.Config{Memory: "128M"})
+	expectExit(t, b, 0)
+	m := expectOutput(t, b, `allocated 2048 MiB in total, (\d+) GC cycles`)
+	if n, _ := strconv.Atoi(m[1]); n < 10 {
+		t.Fatalf("only %d GC cycles for 2 GiB of allocation", n)
+	}
+}
+
+func TestSleepAndTimers(t *testing.T) {
+	t.Parallel()
+	b := run(t, image(t, "sleep"), vmm.Config{})
+	expectExit(t, b, 0)
+	m := expectOutput(t, b, `slept (\d+) ms\ntimer fired after (\d+) ms\nticker ok`)
+	if ms, _ := strconv.Atoi(m[1]); ms < 100 || ms >= 200 {
+		t.Fatalf("time.Sleep(100ms) took %d ms, want [100, 200)", ms)
+	}
+	if ms, _ := strconv.Atoi(m[2]); ms < 50 || ms >= 150 {
+		t.Fatalf("a 50 ms timer fired after %d ms", ms)
+	}
+}
+
+func TestWallClock(t *testing.T) {
+	t.Parallel()
+	b := run(t, image(t, "walltime"), vmm.Config{})
+	expectExit(t, b, 0)
+	m := expectOutput(t, b, `unix=(\d+)`)
+	guest, _ := strconv.ParseInt(m[1], 10, 64)
+	if d := time.Now().Unix() - guest; d < -5 || d > 5 {
+		t.Fatalf("guest time %d is %d s off the host's", guest, d)
+	}
+}
+
+func TestNilDereferenceRecovers(t *testing.T) {
+	t.Parallel()
+	b := run(t, image(t, "nilderef"), vmm.Config{})
+	expectExit(t, b, 0)
+	expectOutput(t, b, `(recovered: runtime error: invalid memory address or nil pointer dereference\n){3}still running`)
+}
+
+func TestUnrecoveredPanic(t *testing.T) {
+	t.Parallel()
+	b := run(t, image(t, "panic"), vmm.Config{})
+	expectExit(t, b, 2)
+	expectOutput(t, b, `panic: assignment to entry in nil map\n\ngoroutine 1 \[running\]:\nmain.main\(\)\n\t.*testdata/panic/main.go:6`)
+}
+
+func TestRandomDiffersBetweenBoots(t *testing.T) {
+	t.Parallel()
+	img := image(t, "randbytes")
+	seen := map[string]bool{}
+	for i := 0; i < 2; i++ {
+		b := run(t, img, vmm.Config{})
+		expectExit(t, b, 0)
+		r := expectOutput(t, b, `random=([0-9a-f]{32})`)[1]
+		if raw, _ := hex.DecodeString(r); bytes.Count(raw, []byte{0}) > 4 {
+			t.Fatalf("random bytes %s look wrong", r)
+		}
+		seen[r] = true
+	}
+	if len(seen) != 2 {
+		t.Fatal("two boots produced the same crypto/rand bytes")
+	}
+}
+
+func TestGOMAXPROCS(t *testing.T) {
+	t.Parallel()
+	b := run(t, image(t, "gomaxprocs"), vmm.Config{})
+	expectExit(t, b, 0)
+	expectOutput(t, b, `GOMAXPROCS=1 NumCPU=1`)
+}
+
+func TestUnsupportedSyscallIsENOSYS(t *testing.T) {
+	t.Parallel()
+	b := run(t, image(t, "enosys"), vmm.Config{})
+	expectExit(t, b, 0)
+	expectOutput(t, b, `unsupported system call io_uring_setup \(425\): ENOSYS`)
+	expectOutput(t, b, `errno=38 ENOSYS=true`)
+}
+
+func TestQ35Machine(t *testing.T) {
+	t.Parallel()
+	b := run(t, image(t, "../../../examples/hello"), vmm.Config{Machine: "q35"})
+	expectExit(t, b, 0)
+	expectOutput(t, b, `Hello from Stardust!`)
+}
+
+// TestSeparateModule builds a main package from a throw-away module that
+// knows nothing of Stardust, and checks its go.mod is left untouched.
+func TestSeparateModule(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	gomod := "module example.com/elsewhere\n\ngo 1.26\n"
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644)
+	os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"from another module\") }\n"), 0o644)
+	img := filepath.Join(dir, "app.img")
+	if err := toolchain.Build(toolchain.Options{Pkg: dir, Output: img}); err != nil {
+		t.Fatal(err)
+	}
+	b := run(t, img, vmm.Config{})
+	expectExit(t, b, 0)
+	expectOutput(t, b, "from another module")
+	if got, _ := os.ReadFile(filepath.Join(dir, "go.mod")); string(got) != gomod {
+		t.Fatalf("go.mod changed:\n%s", got)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 3 {
+		t.Fatalf("build left files in the module: %v", entries)
+	}
+}
+
+func TestBuildErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/bad\n\ngo 1.26\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "lib"), 0o755)
+	os.WriteFile(filepath.Join(dir, "lib", "lib.go"), []byte("package lib\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "broken"), 0o755)
+	os.WriteFile(filepath.Join(dir, "broken", "main.go"), []byte("package main\n\nfunc main() { undefinedThing() }\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "cgo"), 0o755)
+	os.WriteFile(filepath.Join(dir, "cgo", "main.go"), []byte("package main\n\n// int two() { return 2; }\nimport \"C\"\n\nfunc main() { println(C.two()) }\n"), 0o644)
+	for _, tc := range []struct{ pkg, want string }{
+		{"lib", "not a main package"},
+		{"broken", "undefined: undefinedThing"},
+		{"cgo", "needs cgo"},
+		{"nonexistent", "cannot"},
+	} {
+		err := toolchain.Build(toolchain.Options{Pkg: filepath.Join(dir, tc.pkg), Output: filepath.Join(dir, "x.img")})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("build %s: error %v, want one containing %q", tc.pkg, err, tc.want)
+		}
+	}
+}
+
+// The stardust command itself: exit status and missing-image errors.
+func TestCLI(t *testing.T) {
+	t.Parallel()
+	requireQEMU(t)
+	bin := filepath.Join(t.TempDir(), "stardust")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/stardust").CombinedOutput(); err != nil {
+		t.Fatalf("building the CLI: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "run", "-timeout", "2m", "./testdata/exitcode", "--", "77")
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 77 {
+		t.Fatalf("stardust run exitcode 77: %v\n%s", err, out)
+	}
+	notImage := filepath.Join(t.TempDir(), "x.img")
+	os.WriteFile(notImage, []byte("not an ELF"), 0o644)
+	out, err = exec.Command(bin, "run", notImage).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "not bootable") && !strings.Contains(string(out), "not a Stardust image") {
+		t.Fatalf("stardust run on garbage: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "run", "-machine", "nonsense", "./testdata/exitcode").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "unknown machine") {
+		t.Fatalf("bad -machine: %v\n%s", err, out)
+	}
+}
