@@ -22,6 +22,7 @@ type durable struct {
 func crashWorkload(fs *FS, seed int64, dev *CrashDevice, d *durable) {
 	rnd := rand.New(rand.NewSource(seed))
 	var logData []byte
+	var pinned uint32
 	files := map[string][]byte{}
 	dir, err := fs.Mkdir(RootIno, "d", 0o755, 0, 0)
 	if err != nil {
@@ -57,9 +58,17 @@ func crashWorkload(fs *FS, seed int64, dev *CrashDevice, d *durable) {
 				return
 			}
 			fs.WriteAt(ino, make([]byte, rnd.Intn(9000)), 0)
+			// Keep it open across the unlink (an orphan) until the next
+			// churn step, so some crashes leave orphans behind.
+			fs.Pin(ino)
 			if fs.Rename(RootIno, "tmp", dir, "scratch") != nil || fs.Unlink(dir, "scratch") != nil {
 				return
 			}
+			fs.WriteAt(ino, []byte("more"), 20000)
+			if pinned != 0 && fs.Unpin(pinned) != nil {
+				return
+			}
+			pinned = ino
 		}
 		if rnd.Intn(3) == 0 {
 			if fs.Sync() != nil {

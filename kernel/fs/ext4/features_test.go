@@ -160,3 +160,45 @@ func TestBigWrite(t *testing.T) {
 		t.Fatal("big file differs")
 	}
 }
+
+// TestOpenUnlinked checks the orphan list: a pinned file keeps its data
+// after its last name goes, Unpin frees it, and a "crash" with a pinned
+// orphan is cleaned up by the next mount.
+func TestOpenUnlinked(t *testing.T) {
+	img := mkImage(t, 8<<10, "")
+	fs, dev := mountFile(t, img, false)
+	before := fs.StatFS()
+	a := must(fs.Create(RootIno, "a", 0o644, 0, 0))
+	b := must(fs.Create(RootIno, "b", 0o644, 0, 0))
+	data := bytes.Repeat([]byte("q"), 100000)
+	must(fs.WriteAt(a, data, 0))
+	must(fs.WriteAt(b, data, 0))
+	fs.Pin(a)
+	fs.Pin(b)
+	ok(t, fs.Unlink(RootIno, "a"))
+	ok(t, fs.Unlink(RootIno, "b"))
+	must(fs.WriteAt(a, []byte("still here"), 0))
+	buf := make([]byte, 10)
+	if n, err := fs.ReadAt(a, buf, 0); err != nil || string(buf[:n]) != "still here" {
+		t.Fatalf("read of an unlinked open file: %q %v", buf[:n], err)
+	}
+	if fs.sb.u32(sLastOrphan) == 0 {
+		t.Fatal("no orphan list")
+	}
+	ok(t, fs.Unpin(a))
+	ok(t, fs.Sync())
+	// "Crash" with b still open: the next mount must free it.
+	ok(t, fs.Close())
+	dev.Close()
+	fs, dev = mountFile(t, img, false)
+	if fs.sb.u32(sLastOrphan) != 0 {
+		t.Fatal("orphan list not processed at mount")
+	}
+	if after := fs.StatFS(); after.FreeBlocks != before.FreeBlocks || after.FreeInodes != before.FreeInodes {
+		t.Errorf("space leaked: free blocks %d -> %d, inodes %d -> %d",
+			before.FreeBlocks, after.FreeBlocks, before.FreeInodes, after.FreeInodes)
+	}
+	ok(t, fs.Close())
+	dev.Close()
+	fsck(t, img)
+}

@@ -71,6 +71,7 @@ type FS struct {
 	freedLast   []physRange // freed by the last commit: drop from cache
 
 	inodes  map[uint32]*inode
+	pins    map[uint32]int // open counts from the VFS (see orphan.go)
 	journal *jbd2.Journal
 	broken  error // set after a failed commit: the fs refuses further writes
 
@@ -123,6 +124,9 @@ func Mount(dev BlockDevice, opt Options) (*FS, error) {
 		fs.sb.put16(sMntCount, fs.sb.u16(sMntCount)+1)
 		fs.sb.put32(sMtime, uint32(time.Now().Unix()))
 		if err := fs.writeSuperDirect(); err != nil {
+			return nil, err
+		}
+		if err := fs.processOrphans(); err != nil {
 			return nil, err
 		}
 	}

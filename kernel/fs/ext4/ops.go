@@ -358,7 +358,7 @@ func (fs *FS) dropLink(in *inode) error {
 	fs.decLinks(in)
 	in.setTime(fs, iCtime, iCtimeExtra, timeNow())
 	if in.links() == 0 {
-		return fs.release(in)
+		return fs.releaseOrOrphan(in)
 	}
 	return fs.writeInode(in)
 }
@@ -434,7 +434,8 @@ func (fs *FS) Rmdir(dir uint32, name string) error {
 	if err := fs.touchDir(d); err != nil {
 		return err
 	}
-	if err := fs.release(child); err != nil {
+	child.put16(iLinks, 0)
+	if err := fs.releaseOrOrphan(child); err != nil {
 		return err
 	}
 	return fs.maybeCommit()
@@ -538,7 +539,8 @@ func (fs *FS) Rename(oldDir uint32, oldName string, newDir uint32, newName strin
 			if oldDir == newDir || !src.isDir() {
 				fs.decLinks(nd) // the replaced directory's ".." goes away
 			}
-			if err := fs.release(dst); err != nil {
+			dst.put16(iLinks, 0)
+			if err := fs.releaseOrOrphan(dst); err != nil {
 				return err
 			}
 		} else if err := fs.dropLink(dst); err != nil {
