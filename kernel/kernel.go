@@ -109,6 +109,10 @@ func kernelMain(info uintptr) {
 	rand.Init()
 	linux.Init()
 
+	if linux.HasOption(cmdline[:cmdlineLen], "stardust.selftest-panic") {
+		selfTestPanic() // proves the panic path: `stardust run` tests use it
+	}
+
 	t := startProcess(&img)
 	if t == nil {
 		klog.Line("boot: cannot create the first thread")
@@ -209,4 +213,13 @@ func startProcess(img *image) *sched.Thread {
 	t := sched.NewThread(f)
 	mem.FreeFrame(page)
 	return t
+}
+
+// selfTestPanic faults on purpose, as a kernel bug would: a write to an
+// address no page table maps.
+//
+//go:nosplit
+//go:noinline
+func selfTestPanic() {
+	*(*uint64)(unsafe.Pointer(uintptr(0xFFFF_F000_DEAD_0000))) = 1
 }

@@ -32,6 +32,7 @@ type Config struct {
 	Stdout  io.Writer     // the serial console (default os.Stdout)
 	Stderr  io.Writer     // QEMU's own messages (default os.Stderr)
 	Extra   []string      // more QEMU arguments (devices)
+	Options []string      // kernel options (words before "--" on the command line)
 }
 
 // How a VM ended.
@@ -94,8 +95,12 @@ func KVMUsable() bool {
 
 // Cmdline encodes the program's name, arguments and environment as the
 // kernel command line (see kernel/linux/stack.go for the format).
-func Cmdline(name string, args, env []string) string {
+func Cmdline(name string, args, env, options []string) string {
 	var b strings.Builder
+	for _, o := range options {
+		b.WriteString(escape(o))
+		b.WriteByte(' ')
+	}
 	for _, e := range env {
 		b.WriteString("env=")
 		b.WriteString(escape(e))
@@ -180,7 +185,7 @@ func (c *Config) qemuArgs(ctlFile string) ([]string, error) {
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-serial", "stdio",
 		"-kernel", c.Image,
-		"-append", Cmdline(name, c.Args, c.Env),
+		"-append", Cmdline(name, c.Args, c.Env, c.Options),
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=4",
 		"-chardev", "file,id=stardustctl,path=" + ctlFile,
 		"-device", "isa-debugcon,iobase=0xe9,chardev=stardustctl",

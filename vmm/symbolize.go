@@ -34,21 +34,27 @@ func (s *symbolizer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := len(p)
-	if _, err := s.out.Write(p); err != nil {
-		return 0, err
-	}
+	// Pass bytes through at once (a prompt without a newline must show),
+	// but after each complete line, add its annotation if it has one.
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
+		chunk := p
+		if i >= 0 {
+			chunk = p[:i+1]
+		}
+		if _, err := s.out.Write(chunk); err != nil {
+			return 0, err
+		}
+		p = p[len(chunk):]
 		if i < 0 {
 			if len(s.line) < 4096 {
-				s.line = append(s.line, p...)
+				s.line = append(s.line, chunk...)
 			}
 			break
 		}
-		s.line = append(s.line, p[:i]...)
+		s.line = append(s.line, chunk[:len(chunk)-1]...)
 		s.annotate(s.line)
 		s.line = s.line[:0]
-		p = p[i+1:]
 	}
 	return n, nil
 }

@@ -215,3 +215,16 @@ func (b *stackBuilder) write(tok []byte, isArg bool) {
 	*slot += 8
 	b.strPos += n + 1
 }
+
+// HasOption reports whether the kernel options (the command line before
+// "--") include the bare word name.
+//
+//go:nosplit
+func HasOption(cmdline []byte, name string) bool {
+	for tok, isArg, pos := nextToken(cmdline, 0, false); tok != nil && !isArg; tok, isArg, pos = nextToken(cmdline, pos, isArg) {
+		if string(tok) == name {
+			return true
+		}
+	}
+	return false
+}

@@ -293,3 +293,18 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("bad -machine: %v\n%s", err, out)
 	}
 }
+
+// TestKernelPanicReport makes the kernel fault on purpose and checks the
+// report: vector, registers, a symbolized backtrace, and the panic outcome
+// instead of a hang.
+func TestKernelPanicReport(t *testing.T) {
+	t.Parallel()
+	b := run(t, image(t, "exitcode"), vmm.Config{Options: []string{"stardust.selftest-panic"}, Timeout: time.Minute})
+	if b.result.Outcome != vmm.KernelPanic {
+		t.Fatalf("outcome %v (%s), want a kernel panic; console:\n%s", b.result.Outcome, b.result.Detail, b.out)
+	}
+	expectOutput(t, b, `KERNEL PANIC: page fault in the kernel: vector 14 \(page fault\) error 0x0000000000000002 cr2 0xfffff000dead0000`)
+	expectOutput(t, b, `rip=0x[0-9a-f]+ rsp=`)
+	expectOutput(t, b, `backtrace:\n\[stardust\]   pc 0x[0-9a-f]+\n\[stardust\] +github.com/stardust-go/stardust/kernel.selfTestPanic\+0x[0-9a-f]+ .*kernel/kernel.go:\d+`)
+	expectOutput(t, b, `kernel/arch/amd64.boot64\+0x[0-9a-f]+ `)
+}
