@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -90,20 +91,28 @@ func crashWorkload(fs *FS, seed int64, dev *CrashDevice, d *durable) {
 // TestCrashConsistency cuts the power at random points of a workload (all
 // writes after the Nth are dropped), then recovers the surviving image and
 // checks that it is consistent (e2fsck -fn) and holds every synced record.
-// Odd rounds let e2fsck replay Stardust's journal instead of Stardust.
+// Odd rounds let e2fsck replay Stardust's journal instead of Stardust;
+// block sizes alternate every two rounds.
 func TestCrashConsistency(t *testing.T) {
-	img := mkImage(t, 8<<10, "", "-b", "1024")
-	base, err := os.ReadFile(img)
-	if err != nil {
-		t.Fatal(err)
+	var bases [2][]byte
+	for i, bs := range []string{"1024", "4096"} {
+		var err error
+		if bases[i], err = os.ReadFile(mkImage(t, 8<<10, "", "-b", bs)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	e2fsck := tool(t, "e2fsck")
 	rounds := 24
 	if testing.Short() {
 		rounds = 6
 	}
+	// Soak runs: EXT4_CRASH_ROUNDS=500 go test -run Crash ./kernel/fs/ext4
+	if n, err := strconv.Atoi(os.Getenv("EXT4_CRASH_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
 	for r := 0; r < rounds; r++ {
 		seed := int64(r)
+		base := bases[r/2%2] // pairs of rounds per block size
 		// A dry run counts the writes the workload makes.
 		full := &CrashDevice{BlockDevice: &MemDevice{Data: bytes.Clone(base)}, Limit: -1}
 		fs, err := Mount(full, Options{})

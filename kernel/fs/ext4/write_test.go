@@ -81,6 +81,10 @@ func TestWriteThenFsck(t *testing.T) {
 				da, db = append(da, pa...), append(db, pb...)
 			}
 			want["frag-a"], want["frag-b"] = da, db
+			if in, _ := fs.iget(fa); le.Uint16(in.raw[iBlock+6:]) < 1 || len(in.ext) < 500 {
+				t.Fatalf("frag-a: depth %d, %d extents; the test lost its deep-tree coverage",
+					le.Uint16(in.raw[iBlock+6:]), len(in.ext))
+			}
 			// Shrink one to a partial block, and regrow it (must read zeros).
 			ok(t, fs.Truncate(fb, 100*int64(bsz)+17))
 			ok(t, fs.Truncate(fb, 100*int64(bsz)+4000))
