@@ -1,0 +1,3 @@
+package linux
+
+import _ "github.com/stardust-go/stardust/kernel/internal/testboot"
