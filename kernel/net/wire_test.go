@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stardust-go/stardust/kernel/drivers/virtio"
 )
 
 // wireDev is one end of a simulated Ethernet cable: frames transmitted on
@@ -169,3 +171,6 @@ func expectErrno(t testing.TB, what string, err error, want syscall.Errno) {
 		t.Fatalf("%s: got %v, want %v", what, err, want)
 	}
 }
+
+// The virtio-net driver is a Device without importing this package.
+var _ Device = (*virtio.Net)(nil)
