@@ -104,7 +104,6 @@ func kernelMain(info uintptr) {
 		klog.Line("boot: out of memory setting up the CPU")
 		platform.Panic()
 	}
-	amd64.TrapHandler = trap
 	clock.Init()
 	rand.Init()
 	linux.Init()

@@ -208,7 +208,6 @@ const (
 //
 //go:nosplit
 func sysArchPrctl(f *amd64.Frame) uintptr {
-	t := sched.Current()
 	switch f.RDI {
 	case archSetFS:
 		if f.RSI >= 0x0000_8000_0000_0000 {
@@ -217,7 +216,7 @@ func sysArchPrctl(f *amd64.Frame) uintptr {
 		sched.SetFS(f.RSI)
 		return 0
 	case archGetFS:
-		if !writeU64(uintptr(f.RSI), t.FSBase) {
+		if !writeU64(uintptr(f.RSI), sched.Current().FSBase) {
 			return errno(syscall.EFAULT)
 		}
 		return 0

@@ -80,7 +80,7 @@ func MapPage(va, pa uintptr, flags uint64) bool {
 	old := *e
 	*e = uint64(pa)&pteAddr | flags | PTEPresent
 	if old&PTEPresent != 0 {
-		amd64.Invlpg(va)
+		flushTLB(va)
 	}
 	return true
 }
@@ -107,7 +107,7 @@ func UnmapPage(va uintptr) (pa uintptr, ok bool) {
 	}
 	pa = uintptr(*e & pteAddr)
 	*e = 0
-	amd64.Invlpg(va)
+	flushTLB(va)
 	return pa, true
 }
 
@@ -131,5 +131,9 @@ func SetFlags(va uintptr, flags uint64) {
 		return
 	}
 	*e = *e&pteAddr | flags | PTEPresent
-	amd64.Invlpg(va)
+	flushTLB(va)
 }
+
+// flushTLB drops the TLB entry for va on this CPU. (A variable so host
+// tests, which run in ring 3, can replace the privileged instruction.)
+var flushTLB = amd64.Invlpg

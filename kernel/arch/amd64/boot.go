@@ -2,23 +2,24 @@ package amd64
 
 import _ "unsafe" // for go:linkname
 
-// TrapHandler is called for every interrupt, exception and system call with
-// the saved Frame; the kernel sets it before enabling interrupts. What it
-// changes in the Frame is what the interrupted code resumes with.
-var TrapHandler func(f *Frame)
-
-//go:nosplit
-func trapGo(f *Frame) {
-	TrapHandler(f)
-}
-
-// kernelMain is the kernel's Go entry point, in package kernel. The
-// architecture layer cannot import the kernel (the kernel imports it), so
-// the call is resolved by the linker. This is the one go:linkname in
-// Stardust, and it is between Stardust's own packages.
+// The kernel's two entry points, in package kernel: kernelMain (boot) and
+// trap (every interrupt, exception and system call, with the saved Frame;
+// what it changes in the Frame is what the interrupted code resumes with).
+// The architecture layer cannot import the kernel (the kernel imports it),
+// so these calls are resolved by the linker. They are Stardust's only
+// go:linkname uses, and they are between Stardust's own packages (a
+// function variable would need a pointer store, and so a write barrier).
 //
 //go:linkname kernelMain github.com/stardust-go/stardust/kernel.kernelMain
 func kernelMain(startInfo uintptr)
+
+//go:linkname kernelTrap github.com/stardust-go/stardust/kernel.trap
+func kernelTrap(f *Frame)
+
+//go:nosplit
+func trapGo(f *Frame) {
+	kernelTrap(f)
+}
 
 // boot64 is called by pvhEntry once the CPU is in 64-bit mode, on the boot
 // stack, with the physical address of hvm_start_info.
