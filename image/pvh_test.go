@@ -111,13 +111,13 @@ func TestRejectsMalformed(t *testing.T) {
 	}
 	phoff := binary.LittleEndian.Uint64(k[32:])
 	cases := map[string][]byte{
-		"empty":     {},
-		"text":      []byte("#!/bin/sh\necho hi\n"),
-		"truncated": k[:200],
-		"32-bit":    mutate(func(b []byte) []byte { b[4] = 1; return b }),
-		"big-endian": mutate(func(b []byte) []byte { b[5] = 2; return b }),
-		"arm64":     mutate(func(b []byte) []byte { binary.LittleEndian.PutUint16(b[18:], uint16(elf.EM_AARCH64)); return b }),
-		"shared object": mutate(func(b []byte) []byte { binary.LittleEndian.PutUint16(b[16:], uint16(elf.ET_DYN)); return b }),
+		"empty":             {},
+		"text":              []byte("#!/bin/sh\necho hi\n"),
+		"truncated":         k[:200],
+		"32-bit":            mutate(func(b []byte) []byte { b[4] = 1; return b }),
+		"big-endian":        mutate(func(b []byte) []byte { b[5] = 2; return b }),
+		"arm64":             mutate(func(b []byte) []byte { binary.LittleEndian.PutUint16(b[18:], uint16(elf.EM_AARCH64)); return b }),
+		"shared object":     mutate(func(b []byte) []byte { binary.LittleEndian.PutUint16(b[16:], uint16(elf.ET_DYN)); return b }),
 		"phdrs out of file": mutate(func(b []byte) []byte { binary.LittleEndian.PutUint64(b[32:], uint64(len(b))); return b }),
 		"segment above 1 GiB": mutate(func(b []byte) []byte {
 			for i := uint64(0); i < uint64(binary.LittleEndian.Uint16(b[56:])); i++ {
@@ -128,7 +128,11 @@ func TestRejectsMalformed(t *testing.T) {
 			}
 			return b
 		}),
-		"no symbols": mutate(func(b []byte) []byte { binary.LittleEndian.PutUint64(b[40:], 0); binary.LittleEndian.PutUint16(b[60:], 0); return b }),
+		"no symbols": mutate(func(b []byte) []byte {
+			binary.LittleEndian.PutUint64(b[40:], 0)
+			binary.LittleEndian.PutUint16(b[60:], 0)
+			return b
+		}),
 	}
 	for name, b := range cases {
 		img, err := MakeBootable(b)
