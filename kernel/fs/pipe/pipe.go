@@ -89,6 +89,7 @@ type end struct {
 var (
 	_ fdesc.Description = (*end)(nil)
 	_ fdesc.Pollable    = (*end)(nil)
+	_ fdesc.Availabler  = (*end)(nil)
 )
 
 func (e *end) nonblock() bool {

@@ -35,7 +35,7 @@ func (d *dirDesc) Read([]byte) (int, error)           { return 0, syscall.EISDIR
 func (d *dirDesc) ReadAt([]byte, int64) (int, error)  { return 0, syscall.EISDIR }
 func (d *dirDesc) Write([]byte) (int, error)          { return 0, syscall.EBADF }
 func (d *dirDesc) WriteAt([]byte, int64) (int, error) { return 0, syscall.EBADF }
-func (d *dirDesc) Close() error                       { return nil }
+func (d *dirDesc) Close() error                       { d.v.releaseFlock(d.d, d); return nil }
 func (d *dirDesc) Sync(bool) error                    { return nil }
 func (d *dirDesc) Stat(st *syscall.Stat_t) error      { return statDentry(d.d, st) }
 func (d *dirDesc) SetFlags(flags int) error {

@@ -11,6 +11,7 @@ import (
 // offset lives here, not in the node, because each open(2) has its own
 // while dup(2)ed descriptors share one.
 type fileDesc struct {
+	v    *VFS
 	d    *Dentry
 	node FileNode
 	h    Handle
@@ -153,7 +154,10 @@ func (f *fileDesc) Seek(off int64, whence int) (int64, error) {
 	return f.off, nil
 }
 
-func (f *fileDesc) Close() error { return f.h.Close() }
+func (f *fileDesc) Close() error {
+	f.v.releaseFlock(f.d, f)
+	return f.h.Close()
+}
 
 func (f *fileDesc) Stat(st *syscall.Stat_t) error {
 	a, err := f.node.Attr()

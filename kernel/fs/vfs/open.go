@@ -138,7 +138,7 @@ func (v *VFS) openDentry(d *Dentry, flags int, created bool) (fdesc.Description,
 				return nil, err
 			}
 		}
-		return &fileDesc{d: d, node: n, h: h, flags: statusFlags(flags)}, nil
+		return &fileDesc{v: v, d: d, node: n, h: h, flags: statusFlags(flags)}, nil
 	}
 	return nil, syscall.ENXIO
 }

@@ -16,6 +16,8 @@ type VFS struct {
 	mounts  map[mountKey]*mount
 	nextDev uint32
 	umask   atomic.Uint32
+
+	flockTab atomic.Pointer[flockTable] // created on first flock
 }
 
 // mount is one mounted file system.
