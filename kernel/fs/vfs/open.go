@@ -58,10 +58,16 @@ func (r *resolver) openCreate(base *Dentry, path string, flags int, perm uint32)
 		if err != nil {
 			return nil, false, err
 		}
-		if name == "" || name == "." || name == ".." || slash {
-			// An existing directory, or a name that must be one:
-			// O_CREAT never makes directories.
+		if name == "" || name == "." || name == ".." {
+			// An existing directory: O_EXCL says it exists, otherwise
+			// O_CREAT cannot open a directory.
+			if flags&syscall.O_EXCL != 0 {
+				return nil, false, syscall.EEXIST
+			}
 			return nil, false, syscall.EISDIR
+		}
+		if slash {
+			return nil, false, syscall.EISDIR // O_CREAT never makes directories
 		}
 		child, err := r.v.lookupChild(dir, name)
 		switch {

@@ -96,7 +96,9 @@ func (v *VFS) UnlinkAt(base *Dentry, path string, flags int) error {
 	return wd.Unlink(name)
 }
 
-// RenameAt2 is renameat2(2) (renameat and rename are flags == 0).
+// RenameAt2 is renameat2(2) (renameat and rename are flags == 0). The
+// checks follow Linux's do_renameat2 order, which decides the errno when
+// several apply.
 func (v *VFS) RenameAt2(oldBase *Dentry, oldPath string, newBase *Dentry, newPath string, flags uint) error {
 	if flags&^(RENAME_NOREPLACE|RENAME_EXCHANGE|RENAME_WHITEOUT) != 0 ||
 		flags&RENAME_WHITEOUT != 0 ||
@@ -112,10 +114,21 @@ func (v *VFS) RenameAt2(oldBase *Dentry, oldPath string, newBase *Dentry, newPat
 	if err != nil {
 		return err
 	}
-	for _, n := range []string{oldName, newName} {
-		if n == "" || n == "." || n == ".." {
-			return syscall.EBUSY
+	if oldDir.mnt != newDir.mnt {
+		return syscall.EXDEV
+	}
+	if oldName == "" || oldName == "." || oldName == ".." {
+		return syscall.EBUSY
+	}
+	if newName == "" || newName == "." || newName == ".." {
+		if flags&RENAME_NOREPLACE != 0 {
+			return syscall.EEXIST
 		}
+		return syscall.EBUSY
+	}
+	wd, err := writable(oldDir)
+	if err != nil {
+		return err
 	}
 	oldD, err := v.lookupChild(oldDir, oldName)
 	if err != nil {
@@ -125,43 +138,44 @@ func (v *VFS) RenameAt2(oldBase *Dentry, oldPath string, newBase *Dentry, newPat
 	switch {
 	case err == syscall.ENOENT:
 		newD = nil
-		if flags&RENAME_EXCHANGE != 0 {
-			return syscall.ENOENT
-		}
 	case err != nil:
 		return err
 	case flags&RENAME_NOREPLACE != 0:
 		return syscall.EEXIST
 	}
-	if oldDir.mnt != newDir.mnt {
-		return syscall.EXDEV
-	}
-	if oldD.isMountRoot() || (newD != nil && newD.isMountRoot()) {
-		return syscall.EBUSY
+	if flags&RENAME_EXCHANGE != 0 {
+		if newD == nil {
+			return syscall.ENOENT
+		}
+		if !isDir(newD.node) && newSlash {
+			return syscall.ENOTDIR
+		}
 	}
 	oldIsDir := isDir(oldD.node)
 	if !oldIsDir && (oldSlash || (newSlash && flags&RENAME_EXCHANGE == 0)) {
 		return syscall.ENOTDIR
 	}
-	// A directory cannot move below itself (nor, with EXCHANGE, can the
-	// other one).
+	// The source may not be an ancestor of the target's directory, nor
+	// (unless exchanging) the target an ancestor of the source's.
 	if oldIsDir && isUnder(newDir, oldD) {
 		return syscall.EINVAL
 	}
-	if flags&RENAME_EXCHANGE != 0 && isDir(newD.node) && isUnder(oldDir, newD) {
-		return syscall.EINVAL
+	if newD != nil && isDir(newD.node) && isUnder(oldDir, newD) {
+		if flags&RENAME_EXCHANGE != 0 {
+			return syscall.EINVAL
+		}
+		return syscall.ENOTEMPTY
 	}
-	wd, err := writable(oldDir)
-	if err != nil {
-		return err
-	}
-	if _, err := writable(newDir); err != nil {
-		return err
+	if oldD.isMountRoot() || (newD != nil && newD.isMountRoot()) {
+		return syscall.EBUSY
 	}
 	return wd.Rename(oldName, newDir.node.(DirNode), newName, flags)
 }
 
 // LinkAt is linkat(2); flags may hold AT_SYMLINK_FOLLOW and AT_EMPTY_PATH.
+// The checks come in Linux's order: the old path, then the new name
+// (EEXIST, ENOENT for a trailing slash, EROFS), then EXDEV, then EPERM
+// for a directory.
 func (v *VFS) LinkAt(oldBase *Dentry, oldPath string, newBase *Dentry, newPath string, flags int) error {
 	if flags&^(AT_SYMLINK_FOLLOW|AT_EMPTY_PATH) != 0 {
 		return syscall.EINVAL
@@ -170,32 +184,43 @@ func (v *VFS) LinkAt(oldBase *Dentry, oldPath string, newBase *Dentry, newPath s
 	if err != nil {
 		return err
 	}
-	if isDir(old.node) {
-		return syscall.EPERM
-	}
-	dir, name, slash, err := v.newResolver().resolveParent(v.base(newBase), newPath)
+	dir, name, err := v.createTarget(newBase, newPath)
 	if err != nil {
 		return err
-	}
-	if name == "" || name == "." || name == ".." {
-		return syscall.EEXIST
-	}
-	if _, err := v.lookupChild(dir, name); err == nil {
-		return syscall.EEXIST
-	} else if err != syscall.ENOENT {
-		return err
-	}
-	if slash {
-		return syscall.ENOENT // Linux: a new name with a trailing slash cannot be a non-directory
-	}
-	if old.mnt != dir.mnt {
-		return syscall.EXDEV
 	}
 	wd, err := writable(dir)
 	if err != nil {
 		return err
 	}
+	if old.mnt != dir.mnt {
+		return syscall.EXDEV
+	}
+	if isDir(old.node) {
+		return syscall.EPERM
+	}
 	return wd.Link(name, old.node)
+}
+
+// createTarget resolves the new name of link or symlink: it must not exist
+// (EEXIST, also for ".", ".." and "/") and, as these never make
+// directories, must not end in a slash (ENOENT).
+func (v *VFS) createTarget(base *Dentry, path string) (*Dentry, string, error) {
+	dir, name, slash, err := v.newResolver().resolveParent(v.base(base), path)
+	if err != nil {
+		return nil, "", err
+	}
+	if name == "" || name == "." || name == ".." {
+		return nil, "", syscall.EEXIST
+	}
+	if _, err := v.lookupChild(dir, name); err == nil {
+		return nil, "", syscall.EEXIST
+	} else if err != syscall.ENOENT {
+		return nil, "", err
+	}
+	if slash {
+		return nil, "", syscall.ENOENT
+	}
+	return dir, name, nil
 }
 
 // SymlinkAt is symlinkat(2).
@@ -206,20 +231,9 @@ func (v *VFS) SymlinkAt(target string, base *Dentry, path string) error {
 	if len(target) >= pathMax {
 		return syscall.ENAMETOOLONG
 	}
-	dir, name, slash, err := v.newResolver().resolveParent(v.base(base), path)
+	dir, name, err := v.createTarget(base, path)
 	if err != nil {
 		return err
-	}
-	if name == "" || name == "." || name == ".." {
-		return syscall.EEXIST
-	}
-	if _, err := v.lookupChild(dir, name); err == nil {
-		return syscall.EEXIST
-	} else if err != syscall.ENOENT {
-		return err
-	}
-	if slash {
-		return syscall.ENOENT
 	}
 	wd, err := writable(dir)
 	if err != nil {
