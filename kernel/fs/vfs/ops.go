@@ -69,26 +69,24 @@ func (v *VFS) UnlinkAt(base *Dentry, path string, flags int) error {
 	case name == "" || name == "." || name == "..":
 		return syscall.EISDIR
 	}
+	// Unlike creation, removal checks for a read-only mount before
+	// looking the name up (Linux's do_unlinkat and do_rmdir).
+	wd, err := writable(dir)
+	if err != nil {
+		return err
+	}
 	child, err := v.lookupChild(dir, name)
 	if err != nil {
 		return err
 	}
-	if child.isMountRoot() {
-		return syscall.EBUSY
-	}
 	dirTarget := isDir(child.node)
-	if !rmdir && slash && !dirTarget {
-		return syscall.ENOTDIR
-	}
-	if rmdir && !dirTarget {
-		return syscall.ENOTDIR
-	}
-	if !rmdir && dirTarget {
+	switch {
+	case !rmdir && dirTarget:
 		return syscall.EISDIR
-	}
-	wd, err := writable(dir)
-	if err != nil {
-		return err
+	case !rmdir && slash, rmdir && !dirTarget:
+		return syscall.ENOTDIR
+	case child.isMountRoot():
+		return syscall.EBUSY
 	}
 	if rmdir {
 		return wd.Rmdir(name)
