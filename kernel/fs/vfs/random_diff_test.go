@@ -50,7 +50,17 @@ func randomAgainstLinux(t *testing.T, seed int64) {
 	}
 	gen := func() step {
 		p, q := randPath(), randPath()
-		switch rng.Intn(9) {
+		switch rng.Intn(11) {
+		case 9:
+			return step{fmt.Sprintf("readlink(%q)", p), func(b backend) error {
+				l, err := b.readlink(p)
+				if err != nil {
+					return err
+				}
+				return fmt.Errorf("target %q", l)
+			}}
+		case 10:
+			return truncate(p, int64(rng.Intn(3)-1))
 		case 0, 1:
 			return open(p, openFlags[rng.Intn(len(openFlags))])
 		case 2:
