@@ -27,3 +27,13 @@ type Pather interface {
 type Availabler interface {
 	Available() int
 }
+
+// Interruptible is implemented by descriptions whose Read or Write may
+// block indefinitely (pipes). ReadIntr and WriteIntr behave like Read and
+// Write, but when intr fires while they wait (a signal for the calling
+// thread, as for epoll.Wait) they return what was transferred so far, or
+// EINTR if nothing was. A nil intr never fires.
+type Interruptible interface {
+	ReadIntr(p []byte, intr <-chan struct{}) (int, error)
+	WriteIntr(p []byte, intr <-chan struct{}) (int, error)
+}

@@ -3,8 +3,9 @@
 // epoll readiness.
 //
 // Execution context: service context. Blocking reads and writes park the
-// calling goroutine on a condition variable; readiness callbacks are made
-// without holding the pipe's lock. Unit-tested on the host.
+// calling goroutine until the pipe changes or, for ReadIntr/WriteIntr,
+// until a signal arrives; readiness callbacks are made without holding the
+// pipe's lock. Unit-tested on the host.
 package pipe
 
 import (
@@ -25,7 +26,7 @@ const (
 // pipe is the shared state of both ends.
 type pipe struct {
 	mu       sync.Mutex
-	cond     sync.Cond // signalled on every change of data, readers or writers
+	changed  chan struct{} // closed (and replaced) on every change of data, readers or writers
 	buf      [Capacity]byte
 	start, n int // ring buffer: n bytes from start
 	readers  int
@@ -55,15 +56,16 @@ func New(flags int) (r, w fdesc.Description, err error) {
 	ino := nextIno
 	inoMu.Unlock()
 	p := &pipe{readers: 1, writers: 1, ino: ino, watchers: map[int]func(){}}
-	p.cond.L = &p.mu
+	p.changed = make(chan struct{})
 	nb := flags & syscall.O_NONBLOCK
 	return &end{p: p, flags: syscall.O_RDONLY | nb}, &end{p: p, write: true, flags: syscall.O_WRONLY | nb}, nil
 }
 
 // changed wakes blocked callers and returns the watchers to notify once
 // the lock is released. Called with p.mu held.
-func (p *pipe) changed() []func() {
-	p.cond.Broadcast()
+func (p *pipe) wake() []func() {
+	close(p.changed)
+	p.changed = make(chan struct{})
 	fns := make([]func(), 0, len(p.watchers))
 	for _, fn := range p.watchers {
 		fns = append(fns, fn)
@@ -87,9 +89,10 @@ type end struct {
 }
 
 var (
-	_ fdesc.Description = (*end)(nil)
-	_ fdesc.Pollable    = (*end)(nil)
-	_ fdesc.Availabler  = (*end)(nil)
+	_ fdesc.Description   = (*end)(nil)
+	_ fdesc.Pollable      = (*end)(nil)
+	_ fdesc.Availabler    = (*end)(nil)
+	_ fdesc.Interruptible = (*end)(nil)
 )
 
 func (e *end) nonblock() bool {
@@ -98,9 +101,28 @@ func (e *end) nonblock() bool {
 	return e.flags&syscall.O_NONBLOCK != 0
 }
 
+// wait releases the lock until the pipe changes or intr fires; it
+// reports whether it was interrupted. Called with p.mu held; returns with
+// it held.
+func (p *pipe) wait(intr <-chan struct{}) (interrupted bool) {
+	ch := p.changed
+	p.mu.Unlock()
+	select {
+	case <-ch:
+	case <-intr:
+		interrupted = true
+	}
+	p.mu.Lock()
+	return interrupted
+}
+
 // Read blocks until data is available or every writer has closed (then
-// it returns 0, end of file).
-func (e *end) Read(b []byte) (int, error) {
+// it returns 0, end of file). It cannot be interrupted; see ReadIntr.
+func (e *end) Read(b []byte) (int, error) { return e.ReadIntr(b, nil) }
+
+// ReadIntr is Read that gives up with EINTR when intr fires (a signal for
+// the calling thread) while it waits. A nil intr never fires.
+func (e *end) ReadIntr(b []byte, intr <-chan struct{}) (int, error) {
 	if e.write {
 		return 0, syscall.EBADF
 	}
@@ -118,7 +140,10 @@ func (e *end) Read(b []byte) (int, error) {
 			p.mu.Unlock()
 			return 0, syscall.EAGAIN
 		}
-		p.cond.Wait()
+		if p.wait(intr) {
+			p.mu.Unlock()
+			return 0, syscall.EINTR
+		}
 	}
 	done := 0
 	for done < len(b) && p.n > 0 {
@@ -131,7 +156,7 @@ func (e *end) Read(b []byte) (int, error) {
 	if p.n == 0 {
 		p.start = 0
 	}
-	fns := p.changed()
+	fns := p.wake()
 	p.mu.Unlock()
 	notify(fns)
 	return done, nil
@@ -141,7 +166,11 @@ func (e *end) Read(b []byte) (int, error) {
 // goes in one piece; a larger one may be split and interleaved. With no
 // reader left it fails with EPIPE (the system-call layer raises SIGPIPE).
 // Non-blocking, it writes what fits and returns EAGAIN if nothing did.
-func (e *end) Write(b []byte) (int, error) {
+func (e *end) Write(b []byte) (int, error) { return e.WriteIntr(b, nil) }
+
+// WriteIntr is Write that stops when intr fires while it waits: it returns
+// the count written so far, or EINTR if nothing was.
+func (e *end) WriteIntr(b []byte, intr <-chan struct{}) (int, error) {
 	if !e.write {
 		return 0, syscall.EBADF
 	}
@@ -172,7 +201,14 @@ func (e *end) Write(b []byte) (int, error) {
 				}
 				return 0, syscall.EAGAIN
 			}
-			p.cond.Wait()
+			if p.wait(intr) {
+				p.mu.Unlock()
+				notify(fns)
+				if done > 0 {
+					return done, nil
+				}
+				return 0, syscall.EINTR
+			}
 			continue
 		}
 		for free > 0 && done < len(b) {
@@ -183,7 +219,7 @@ func (e *end) Write(b []byte) (int, error) {
 			free -= chunk
 			done += chunk
 		}
-		fns = p.changed()
+		fns = p.wake()
 	}
 	p.mu.Unlock()
 	notify(fns)
@@ -207,7 +243,7 @@ func (e *end) Close() error {
 	} else {
 		p.readers--
 	}
-	fns := p.changed()
+	fns := p.wake()
 	p.mu.Unlock()
 	notify(fns)
 	return nil
@@ -235,8 +271,9 @@ func (e *end) SetFlags(flags int) error {
 	// A blocked caller re-reads the flag only when woken; waking it is
 	// harmless and lets a switch to non-blocking take effect promptly.
 	e.p.mu.Lock()
-	e.p.cond.Broadcast()
+	fns := e.p.wake()
 	e.p.mu.Unlock()
+	notify(fns)
 	return nil
 }
 

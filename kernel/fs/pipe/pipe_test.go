@@ -3,6 +3,7 @@ package pipe
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -186,5 +187,36 @@ func TestWatch(t *testing.T) {
 	w.Stat(&st)
 	if st.Mode&syscall.S_IFMT != syscall.S_IFIFO || st.Size != 0 || r.Available() != 2 {
 		t.Errorf("stat mode %#o size %d", st.Mode, st.Size)
+	}
+}
+
+func TestInterrupt(t *testing.T) {
+	r, w := newPipe(t, 0)
+	intr := make(chan struct{})
+	done := make(chan error)
+	go func() { _, err := r.ReadIntr(make([]byte, 1), intr); done <- err }()
+	time.Sleep(10 * time.Millisecond)
+	close(intr)
+	if err := <-done; err != syscall.EINTR {
+		t.Fatalf("interrupted read: %v", err)
+	}
+	// A write that made progress reports its count, not EINTR.
+	intr2 := make(chan struct{})
+	go func() {
+		n, err := w.WriteIntr(make([]byte, Capacity+10), intr2)
+		if err != nil {
+			done <- err
+			return
+		}
+		if n != Capacity {
+			done <- fmt.Errorf("wrote %d", n)
+			return
+		}
+		done <- nil
+	}()
+	time.Sleep(10 * time.Millisecond)
+	close(intr2)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
