@@ -33,7 +33,7 @@ func NewDev(rand io.Reader) *Tree {
 	} {
 		kind := d.kind
 		t.Device(root, d.name, syscall.S_IFCHR|0o666, vfs.Mkdev(1, d.minor), func(flags int, a vfs.Attr) (fdesc.Description, error) {
-			return &memDev{kind: kind, attrs: a, rand: lockedRand, flags: flags&^(syscall.O_CREAT|syscall.O_EXCL|syscall.O_TRUNC|syscall.O_NOCTTY|syscall.O_CLOEXEC) | syscall.O_LARGEFILE}, nil
+			return &memDev{kind: kind, attrs: a, rand: lockedRand, flags: vfs.StatusFlags(flags)}, nil
 		})
 	}
 	t.Symlink(root, "fd", func() string { return "/proc/self/fd" })

@@ -105,6 +105,27 @@ var (
 
 func (h handle) Close() error { return nil }
 
+var _ vfs.HoleSeeker = handle{}
+
+// SeekHole implements SEEK_DATA and SEEK_HOLE at page granularity: an
+// allocated page is data, a missing one a hole, as in Linux's tmpfs.
+func (h handle) SeekHole(off int64, data bool) (int64, error) {
+	h.fs.mu.Lock()
+	defer h.fs.mu.Unlock()
+	if off >= h.size {
+		return 0, syscall.ENXIO
+	}
+	for pos := off; pos < h.size; pos = (pos/pageSize + 1) * pageSize {
+		if (h.pages[pos/pageSize] != nil) == data {
+			return pos, nil
+		}
+	}
+	if data {
+		return 0, syscall.ENXIO // only holes up to the end
+	}
+	return h.size, nil
+}
+
 func (h handle) ReadAt(p []byte, off int64) (int, error) {
 	h.fs.mu.Lock()
 	defer h.fs.mu.Unlock()

@@ -131,6 +131,17 @@ func (f *fileDesc) Seek(off int64, whence int) (int64, error) {
 			return 0, err
 		}
 		if whence != 2 {
+			if hs, ok := f.h.(HoleSeeker); ok {
+				if off < 0 {
+					return 0, syscall.ENXIO
+				}
+				pos, err := hs.SeekHole(off, whence == seekData)
+				if err != nil {
+					return 0, err
+				}
+				f.off = pos
+				return pos, nil
+			}
 			// The whole file counts as data, with the implicit hole at
 			// its end: what Linux reports for file systems that do not
 			// track holes.

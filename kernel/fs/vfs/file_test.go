@@ -90,7 +90,7 @@ func TestReadWriteSemantics(t *testing.T) {
 	if _, err := w.(fdesc.Positional).ReadAt(buf, 0); err != syscall.EBADF {
 		t.Errorf("pread on O_WRONLY: %v", err)
 	}
-	if r.Flags() != syscall.O_RDONLY|syscall.O_LARGEFILE {
+	if r.Flags() != syscall.O_RDONLY|vfs.O_LARGEFILE {
 		t.Errorf("F_GETFL = %#x", r.Flags())
 	}
 	r.Close()

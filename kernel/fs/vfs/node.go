@@ -109,6 +109,14 @@ type Appender interface {
 	Append(p []byte) (n int, end int64, err error)
 }
 
+// HoleSeeker is an optional Handle method for lseek's SEEK_DATA (data
+// true) and SEEK_HOLE: the first offset at or after off that starts data
+// or a hole (the end of file counts as a hole); ENXIO if off is at or past
+// the end. Without it the whole file is data.
+type HoleSeeker interface {
+	SeekHole(off int64, data bool) (int64, error)
+}
+
 // HandleSyncer is an optional Handle method for fsync/fdatasync.
 type HandleSyncer interface {
 	Sync(dataOnly bool) error

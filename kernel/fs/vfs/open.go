@@ -17,7 +17,12 @@ const (
 	SettableFlags = syscall.O_APPEND | syscall.O_ASYNC | syscall.O_DIRECT | syscall.O_NOATIME | syscall.O_NONBLOCK
 )
 
-func statusFlags(flags int) int { return flags&keptFlags | syscall.O_LARGEFILE }
+// O_LARGEFILE is Linux amd64's value. Package syscall defines it as 0 on
+// amd64 (it is implied there), but F_GETFL reports the real bit.
+const O_LARGEFILE = 0x8000
+
+// StatusFlags turns open flags into the status flags a description keeps.
+func StatusFlags(flags int) int { return flags&keptFlags | O_LARGEFILE }
 
 func wantsWrite(flags int) bool { return flags&syscall.O_ACCMODE != syscall.O_RDONLY }
 
@@ -119,7 +124,7 @@ func (v *VFS) openDentry(d *Dentry, flags int, created bool) (fdesc.Description,
 		if wantsWrite(flags) {
 			return nil, syscall.EISDIR
 		}
-		return &dirDesc{v: v, d: d, flags: statusFlags(flags)}, nil
+		return &dirDesc{v: v, d: d, flags: StatusFlags(flags)}, nil
 	case DeviceNode:
 		if flags&syscall.O_DIRECTORY != 0 {
 			return nil, syscall.ENOTDIR
@@ -144,7 +149,7 @@ func (v *VFS) openDentry(d *Dentry, flags int, created bool) (fdesc.Description,
 				return nil, err
 			}
 		}
-		return &fileDesc{v: v, d: d, node: n, h: h, flags: statusFlags(flags)}, nil
+		return &fileDesc{v: v, d: d, node: n, h: h, flags: StatusFlags(flags)}, nil
 	}
 	return nil, syscall.ENXIO
 }
