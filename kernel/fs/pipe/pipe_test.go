@@ -220,3 +220,21 @@ func TestInterrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFlagsLikeLinux compares F_GETFL of both ends with a host pipe.
+func TestFlagsLikeLinux(t *testing.T) {
+	for _, flags := range []int{0, syscall.O_NONBLOCK} {
+		var fds [2]int
+		if err := syscall.Pipe2(fds[:], flags|syscall.O_CLOEXEC); err != nil {
+			t.Fatal(err)
+		}
+		r, w := newPipe(t, flags)
+		for i, e := range []*end{r, w} {
+			hf, _, _ := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fds[i]), syscall.F_GETFL, 0)
+			if int(hf) != e.Flags() {
+				t.Errorf("pipe2(%#x) end %d: F_GETFL %#x, linux %#x", flags, i, e.Flags(), hf)
+			}
+			syscall.Close(fds[i])
+		}
+	}
+}

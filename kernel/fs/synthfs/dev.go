@@ -36,7 +36,6 @@ func NewDev(rand io.Reader) *Tree {
 			return &memDev{kind: kind, attrs: a, rand: lockedRand, flags: vfs.StatusFlags(flags)}, nil
 		})
 	}
-	t.Symlink(root, "fd", func() string { return "/proc/self/fd" })
 	t.Dir(root, "shm")
 	return t
 }
