@@ -377,3 +377,25 @@ func listDirQuiet(v *vfs.VFS, p string) {
 		}
 	}
 }
+
+func TestGetcwdAfterRename(t *testing.T) {
+	v := newTmp(t)
+	must(t, v.MkdirAt(nil, "/a", 0o755))
+	must(t, v.MkdirAt(nil, "/a/b", 0o755))
+	must(t, v.MkdirAt(nil, "/z", 0o755))
+	must(t, v.Chdir(nil, "/a/b"))
+	must(t, v.RenameAt2(nil, "/a", nil, "/z/renamed", 0))
+	if cwd, err := v.Getcwd(); cwd != "/z/renamed/b" || err != nil {
+		t.Errorf("getcwd after renaming an ancestor: %q %v", cwd, err)
+	}
+	must(t, v.MkdirAt(nil, "/y", 0o755))
+	must(t, v.RenameAt2(nil, "/y", nil, "/z", vfs.RENAME_EXCHANGE))
+	if cwd, _ := v.Getcwd(); cwd != "/y/renamed/b" {
+		t.Errorf("getcwd after exchange: %q", cwd)
+	}
+	// ".." follows the new location too.
+	must(t, v.Chdir(nil, ".."))
+	if cwd, _ := v.Getcwd(); cwd != "/y/renamed" {
+		t.Errorf("after chdir ..: %q", cwd)
+	}
+}

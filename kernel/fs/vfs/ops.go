@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"strings"
 	"syscall"
 	"time"
 )
@@ -167,7 +168,44 @@ func (v *VFS) RenameAt2(oldBase *Dentry, oldPath string, newBase *Dentry, newPat
 	if oldD.isMountRoot() || (newD != nil && newD.isMountRoot()) {
 		return syscall.EBUSY
 	}
-	return wd.Rename(oldName, newDir.node.(DirNode), newName, flags)
+	if err := wd.Rename(oldName, newDir.node.(DirNode), newName, flags); err != nil {
+		return err
+	}
+	v.renameCwd(oldD.Path(), newDir, newName, flags)
+	return nil
+}
+
+// renameCwd keeps Getcwd right when a directory on the cwd's path moved:
+// dentries record the path that reached them, so the cwd is re-resolved
+// under its new name. (Open directory descriptions keep their old path.)
+func (v *VFS) renameCwd(oldFull string, newDir *Dentry, newName string, flags uint) {
+	newFull := strings.TrimSuffix(newDir.Path(), "/") + "/" + newName
+	cwdD := v.Cwd()
+	cwd := cwdD.Path()
+	moved := func(from, to string) (string, bool) {
+		if cwd == from || strings.HasPrefix(cwd, from+"/") {
+			return to + cwd[len(from):], true
+		}
+		return "", false
+	}
+	p, ok := moved(oldFull, newFull)
+	if !ok && flags&RENAME_EXCHANGE != 0 {
+		p, ok = moved(newFull, oldFull)
+	}
+	if !ok {
+		return
+	}
+	// Resolve without v.mu (the walk takes it); install only if no
+	// chdir happened meanwhile.
+	d, err := v.newResolver().resolve(v.root, p, true)
+	if err != nil {
+		return
+	}
+	v.mu.Lock()
+	if v.cwd == cwdD {
+		v.cwd = d
+	}
+	v.mu.Unlock()
 }
 
 // LinkAt is linkat(2); flags may hold AT_SYMLINK_FOLLOW and AT_EMPTY_PATH.
