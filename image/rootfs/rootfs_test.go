@@ -3,6 +3,7 @@ package rootfs
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -357,5 +358,46 @@ func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestAddSpec(t *testing.T) {
+	host := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(host, "f"), []byte("x"), 0o644))
+	var b Builder
+	must(t, b.AddSpec(host+":/srv"))
+	must(t, b.AddSpec(host))
+	if !b.Has("/srv/f") || !b.Has("/f") {
+		t.Error("spec not packed where asked")
+	}
+	if err := b.AddSpec(":/x"); err == nil {
+		t.Error("empty host dir accepted")
+	}
+	if err := b.AddSpec(filepath.Join(host, "f")); err == nil {
+		t.Error("a file accepted as a tree")
+	}
+}
+
+// BenchmarkReadAll measures the cost of the packed format at run time:
+// resolving every path and touching every byte.
+func BenchmarkReadAll(b *testing.B) {
+	var entries []Entry
+	for i := range 1000 {
+		entries = append(entries, Entry{Path: fmt.Sprintf("/d%d/f%d", i%20, i), Mode: 0o644, Data: bytes.Repeat([]byte{byte(i)}, 1+i*7)})
+	}
+	im := mustParse(b, pack(b, entries...))
+	b.ResetTimer()
+	for range b.N {
+		sum := 0
+		for _, e := range entries {
+			n, err := im.Resolve(e.Path[1:], true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, c := range n.Data() {
+				sum += int(c)
+			}
+		}
+		_ = sum
 	}
 }

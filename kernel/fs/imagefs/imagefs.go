@@ -82,6 +82,12 @@ func attr(n rootfs.Node) (vfs.Attr, error) {
 	return a, nil
 }
 
+// SetAttr makes chmod, utimensat and truncate EROFS even when the image
+// is mounted without the read-only flag.
+func (d dir) SetAttr(vfs.SetAttr) error  { return syscall.EROFS }
+func (l link) SetAttr(vfs.SetAttr) error { return syscall.EROFS }
+func (f file) SetAttr(vfs.SetAttr) error { return syscall.EROFS }
+
 type dir struct{ n rootfs.Node }
 
 func (d dir) Attr() (vfs.Attr, error) { return attr(d.n) }
