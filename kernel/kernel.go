@@ -20,7 +20,9 @@ import (
 	"unsafe"
 
 	"github.com/stardust-go/stardust/kernel/arch/amd64"
+	"github.com/stardust-go/stardust/kernel/bridge"
 	"github.com/stardust-go/stardust/kernel/clock"
+	"github.com/stardust-go/stardust/kernel/drivers/acpi"
 	"github.com/stardust-go/stardust/kernel/drivers/uart"
 	"github.com/stardust-go/stardust/kernel/klog"
 	"github.com/stardust-go/stardust/kernel/linux"
@@ -107,6 +109,8 @@ func kernelMain(info uintptr) {
 	clock.Init()
 	rand.Init()
 	linux.Init()
+	linux.SetCmdline(uintptr(unsafe.Pointer(&cmdline[0])), uintptr(cmdlineLen))
+	findDevices()
 
 	if linux.HasOption(cmdline[:cmdlineLen], "stardust.selftest-panic") {
 		selfTestPanic() // proves the panic path: `stardust run` tests use it
@@ -221,4 +225,45 @@ func startProcess(img *image) *sched.Thread {
 //go:noinline
 func selfTestPanic() {
 	*(*uint64)(unsafe.Pointer(uintptr(0xFFFF_F000_DEAD_0000))) = 1
+}
+
+var madt acpi.MADT
+
+// findDevices reads the MADT for the I/O APICs and looks for virtio-mmio
+// transports (QEMU microvm, Firecracker). PCI devices are found by the
+// service side.
+//
+//go:nosplit
+func findDevices() {
+	if acpi.ReadMADT(uintptr(bootInfo.RSDP), mem.DirectMapBase, &madt) {
+		for i := 0; i < madt.NIOAPIC; i++ {
+			a := &madt.IOAPICs[i]
+			amd64.AddIOAPIC(mem.MapDevice(uintptr(a.Addr), mem.PageSize), a.GSIBase)
+		}
+	} else {
+		// No ACPI (microvm acpi=off): the one I/O APIC at its usual address.
+		amd64.AddIOAPIC(mem.MapDevice(0xFEC00000, mem.PageSize), 0)
+	}
+	// microvm places up to 24 virtio-mmio transports 512 bytes apart from
+	// 0xfeb00000. Their interrupt lines follow QEMU's layout: GSI 24+i on
+	// the second I/O APIC when it exists, else 16+i with ACPI, else 5+i.
+	const base, stride = 0xFEB00000, 0x200
+	gsiBase := uint32(5)
+	switch {
+	case amd64.HasGSIBase(24):
+		gsiBase = 24
+	case bootInfo.RSDP != 0:
+		gsiBase = 16
+	}
+	for i := uintptr(0); i < 24; i++ {
+		regs := mem.DirectMapBase + base + i*stride
+		if *(*uint32)(unsafe.Pointer(regs)) != 0x74726976 { // "virt"
+			break
+		}
+		id := *(*uint32)(unsafe.Pointer(regs + 8))
+		if id == 0 {
+			continue // an empty transport
+		}
+		linux.AddDevice(bridge.Device{Kind: bridge.DevVirtioMMIO, ID: id, Phys: uint64(base + i*stride), Size: stride, GSI: gsiBase + uint32(i)})
+	}
 }

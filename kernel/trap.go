@@ -28,6 +28,8 @@ func trap(f *amd64.Frame) {
 		// No EOI for spurious interrupts.
 	case v < 32:
 		exception(f)
+	case v >= linux.VectorIRQBase && v < linux.VectorIRQBase+linux.VectorIRQCount:
+		linux.Interrupt(v - linux.VectorIRQBase)
 	default:
 		amd64.EOI()
 	}

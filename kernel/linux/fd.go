@@ -1,6 +1,10 @@
 package linux
 
-import "syscall"
+import (
+	"syscall"
+
+	"github.com/stardust-go/stardust/kernel/bridge"
+)
 
 // The file-descriptor table. Descriptors the kernel implements itself in
 // trap context (the console, eventfds, epoll instances) live here whole;
@@ -16,6 +20,7 @@ const (
 	fdConsoleOut
 	fdEventfd
 	fdEpoll
+	fdService // a description in service context (socket, file); obj is its handle
 )
 
 type fdEntry struct {
@@ -81,6 +86,9 @@ func closeFD(fd int) uintptr {
 			eventfds[obj].used = false
 		case fdEpoll:
 			epolls[obj].used = false
+		case fdService:
+			epollForget(fd)
+			return forward(bridge.OpClose, obj, 0, 0, 0, 0, 0, 0, 0)
 		}
 	}
 	epollForget(fd)
@@ -106,6 +114,8 @@ func readiness(e *fdEntry) uint32 {
 		return epollOut
 	case fdConsoleIn:
 		return 0
+	case fdService:
+		return svcReady[e.obj]
 	case fdEventfd:
 		ev := &eventfds[e.obj]
 		r := uint32(0)
@@ -118,6 +128,16 @@ func readiness(e *fdEntry) uint32 {
 		return r
 	}
 	return 0
+}
+
+// generation returns a counter that grows whenever e becomes more ready.
+//
+//go:nosplit
+func generation(e *fdEntry) uint32 {
+	if e.kind == fdService {
+		return svcGen[e.obj]
+	}
+	return e.gen
 }
 
 // becameReady records that fd may be more ready than before and wakes

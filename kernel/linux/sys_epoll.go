@@ -244,13 +244,13 @@ func sysEpollCtl(f *amd64.Frame) uintptr {
 		}
 		// seenGen one behind: an edge-triggered watch reports what is
 		// ready now once, as Linux does right after EPOLL_CTL_ADD.
-		ep.interests[slot] = interest{fd: int32(fd), events: events, data: data, seenGen: t.gen - 1, armed: true}
+		ep.interests[slot] = interest{fd: int32(fd), events: events, data: data, seenGen: generation(t) - 1, armed: true}
 	case epollCtlMod:
 		if slot < 0 {
 			return errno(syscall.ENOENT)
 		}
 		in := &ep.interests[slot]
-		in.events, in.data, in.armed, in.seenGen = events, data, true, t.gen-1
+		in.events, in.data, in.armed, in.seenGen = events, data, true, generation(t)-1
 	case epollCtlDel:
 		if slot < 0 {
 			return errno(syscall.ENOENT)
@@ -268,6 +268,8 @@ func pollable(e *fdEntry) bool {
 	switch e.kind {
 	case fdEventfd, fdConsoleIn, fdConsoleOut, fdEpoll:
 		return true
+	case fdService:
+		return svcPollable[e.obj]
 	}
 	return false
 }
@@ -305,10 +307,11 @@ func (ep *epollInstance) collect(out uintptr, max int) int {
 			continue
 		}
 		if in.events&epollET != 0 {
-			if in.seenGen == e.gen {
+			g := generation(e)
+			if in.seenGen == g {
 				continue
 			}
-			in.seenGen = e.gen
+			in.seenGen = g
 		}
 		if in.events&epollOneshot != 0 {
 			in.armed = false

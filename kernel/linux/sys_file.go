@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"github.com/stardust-go/stardust/kernel/arch/amd64"
+	"github.com/stardust-go/stardust/kernel/bridge"
 	"github.com/stardust-go/stardust/kernel/drivers/uart"
 	"github.com/stardust-go/stardust/kernel/rand"
 )
@@ -20,6 +21,11 @@ func fdRead(fd int, e *fdEntry, buf, n uintptr) uintptr {
 		return 0 // end of file: the console has no input yet
 	case fdEventfd:
 		return eventfdRead(fd, e, buf, n)
+	case fdService:
+		if _, ok := userBytes(buf, n, true); !ok {
+			return errno(syscall.EFAULT)
+		}
+		return forwardFD(bridge.OpRead, e, uint64(fd), uint64(buf), uint64(n), 0, 0, 0)
 	}
 	return errno(syscall.EINVAL)
 }
@@ -36,6 +42,11 @@ func fdWrite(fd int, e *fdEntry, buf, n uintptr) uintptr {
 		return n
 	case fdEventfd:
 		return eventfdWrite(fd, e, buf, n)
+	case fdService:
+		if _, ok := userBytes(buf, n, false); !ok {
+			return errno(syscall.EFAULT)
+		}
+		return forwardFD(bridge.OpWrite, e, uint64(fd), uint64(buf), uint64(n), 0, 0, 0)
 	}
 	return errno(syscall.EINVAL)
 }
@@ -157,6 +168,9 @@ func sysFcntl(f *amd64.Frame) uintptr {
 		return uintptr(e.flags)
 	case fSetfl:
 		e.flags = e.flags&^oNonblock | int32(f.RDX)&oNonblock
+		if e.kind == fdService {
+			return forwardFD(bridge.OpSetFlags, e, uint64(e.flags), 0, 0, 0, 0, 0)
+		}
 		return 0
 	case fDupfd, fDupfdCloexec:
 		nfd := allocFD(int(f.RDX))
@@ -243,6 +257,9 @@ func sysFstat(f *amd64.Frame) uintptr {
 	if !ok {
 		return errno(syscall.EFAULT)
 	}
+	if e.kind == fdService {
+		return forwardFD(bridge.OpFstat, e, f.RDI, f.RSI, 0, 0, 0, 0)
+	}
 	st := (*syscall.Stat_t)(unsafe.Pointer(&b[0]))
 	*st = syscall.Stat_t{Nlink: 1, Blksize: 4096, Ino: uint64(f.RDI) + 1}
 	switch e.kind {
@@ -257,16 +274,42 @@ func sysFstat(f *amd64.Frame) uintptr {
 
 //go:nosplit
 func sysLseek(f *amd64.Frame) uintptr {
-	if _, ok := getFD(f.RDI); !ok {
+	e, ok := getFD(f.RDI)
+	if !ok {
 		return errno(syscall.EBADF)
+	}
+	if e.kind == fdService {
+		return forwardFD(bridge.OpLseek, e, f.RDI, f.RSI, f.RDX, 0, 0, 0)
 	}
 	return errno(syscall.ESPIPE)
 }
 
 //go:nosplit
 func sysPread(f *amd64.Frame) uintptr {
-	if _, ok := getFD(f.RDI); !ok {
+	e, ok := getFD(f.RDI)
+	if !ok {
 		return errno(syscall.EBADF)
+	}
+	if e.kind == fdService {
+		if _, ok := userBytes(uintptr(f.RSI), uintptr(f.RDX), true); !ok {
+			return errno(syscall.EFAULT)
+		}
+		return forwardFD(bridge.OpPread, e, f.RDI, f.RSI, f.RDX, f.R10, 0, 0)
+	}
+	return errno(syscall.ESPIPE)
+}
+
+//go:nosplit
+func sysPwrite(f *amd64.Frame) uintptr {
+	e, ok := getFD(f.RDI)
+	if !ok {
+		return errno(syscall.EBADF)
+	}
+	if e.kind == fdService {
+		if _, ok := userBytes(uintptr(f.RSI), uintptr(f.RDX), false); !ok {
+			return errno(syscall.EFAULT)
+		}
+		return forwardFD(bridge.OpPwrite, e, f.RDI, f.RSI, f.RDX, f.R10, 0, 0)
 	}
 	return errno(syscall.ESPIPE)
 }

@@ -4,6 +4,7 @@ import (
 	"syscall"
 
 	"github.com/stardust-go/stardust/kernel/arch/amd64"
+	"github.com/stardust-go/stardust/kernel/bridge"
 	"github.com/stardust-go/stardust/kernel/klog"
 )
 
@@ -103,6 +104,22 @@ var table = [...]entry{
 	syscall.SYS_DUP3:              {sysDup3, Supported, ""},
 	syscall.SYS_PRLIMIT64:         {sysPrlimit64, Supported, ""},
 	sysGetrandomNr:                {sysGetrandom, Supported, "ChaCha20 seeded from RDRAND and TSC jitter"},
+	syscall.SYS_PWRITE64:          {sysPwrite, Partial, "service descriptors (files) only"},
+	syscall.SYS_SOCKET:            {sysSocket, Partial, "AF_INET/AF_INET6 stream and datagram, through gVisor's netstack (images that use package net)"},
+	syscall.SYS_CONNECT:           {sysConnect, Supported, "non-blocking connect reports EINPROGRESS, then SO_ERROR"},
+	syscall.SYS_ACCEPT:            {sysAccept, Supported, ""},
+	syscall.SYS_ACCEPT4:           {sysAccept4, Supported, ""},
+	syscall.SYS_SENDTO:            {sysSendto, Partial, "no SIGPIPE on EPIPE (Go ignores it for sockets)"},
+	syscall.SYS_RECVFROM:          {sysRecvfrom, Supported, ""},
+	syscall.SYS_SENDMSG:           {sysSendmsg, Partial, "no control messages"},
+	syscall.SYS_RECVMSG:           {sysRecvmsg, Partial, "no control messages"},
+	syscall.SYS_SHUTDOWN:          {sysShutdown, Supported, ""},
+	syscall.SYS_BIND:              {sysBind, Supported, ""},
+	syscall.SYS_LISTEN:            {sysListen, Supported, "backlog honoured"},
+	syscall.SYS_GETSOCKNAME:       {sysGetsockname, Supported, ""},
+	syscall.SYS_GETPEERNAME:       {sysGetpeername, Supported, ""},
+	syscall.SYS_SETSOCKOPT:        {sysSetsockopt, Partial, "the options Go's net package sets (see kernel/net/sockopt.go)"},
+	syscall.SYS_GETSOCKOPT:        {sysGetsockopt, Partial, "the options Go's net package reads (see kernel/net/sockopt.go)"},
 }
 
 const sysGetrandomNr = 318
@@ -115,6 +132,10 @@ var logged [(len(names) + 63) / 64]uint64
 //go:nosplit
 func Syscall(f *amd64.Frame) {
 	nr := f.RAX
+	if nr-bridge.SysFirst < uint64(len(stardustTable)) {
+		f.RAX = uint64(stardustTable[nr-bridge.SysFirst](f))
+		return
+	}
 	if nr < uint64(len(table)) && table[nr].fn != nil {
 		f.RAX = uint64(table[nr].fn(f))
 		return

@@ -100,7 +100,10 @@ func AllocFrame() uintptr {
 		frames.free--
 		return f
 	}
-	for i := 0; i < frames.nranges; i++ {
+	for i := range frames.ranges { // range: no bounds checks on this deep path
+		if i >= frames.nranges {
+			break
+		}
 		r := &frames.ranges[i]
 		if r.Start < r.End {
 			f := r.Start
@@ -147,3 +150,26 @@ func zeroPage(va uintptr) {
 
 // resetFrames forgets all memory; for tests.
 func resetFrames() { frames = frameAllocator{} }
+
+// AllocContiguous returns n physically contiguous, zeroed frames (for
+// device DMA), taken from the never-used part of a free range, or 0.
+//
+//go:nosplit
+func AllocContiguous(n uintptr) uintptr {
+	for i := range frames.ranges {
+		if i >= frames.nranges {
+			break
+		}
+		r := &frames.ranges[i]
+		if r.End-r.Start >= n*PageSize {
+			f := r.Start
+			r.Start += n * PageSize
+			frames.free -= n
+			for j := uintptr(0); j < n; j++ {
+				zeroPage(P2V(f + j*PageSize))
+			}
+			return f
+		}
+	}
+	return 0
+}

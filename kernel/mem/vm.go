@@ -49,7 +49,7 @@ func find(va uintptr) int {
 			hi = m
 		}
 	}
-	if lo < nvmas && vmas[lo].start <= va {
+	if lo < nvmas && lo < len(vmas) && vmas[lo].start <= va {
 		return lo
 	}
 	return -1
@@ -59,7 +59,7 @@ func find(va uintptr) int {
 //
 //go:nosplit
 func isFree(start, end uintptr) bool {
-	for i := 0; i < nvmas; i++ {
+	for i := 0; i < nvmas && i < len(vmas); i++ {
 		if vmas[i].start < end && vmas[i].end > start {
 			return false
 		}
@@ -73,8 +73,11 @@ func isFree(start, end uintptr) bool {
 //go:nosplit
 func insert(start, end uintptr, prot uint32) bool {
 	i := 0
-	for i < nvmas && vmas[i].start < start {
+	for i < nvmas && i < len(vmas) && vmas[i].start < start {
 		i++
+	}
+	if i >= len(vmas) {
+		return false
 	}
 	mergePrev := i > 0 && vmas[i-1].end == start && vmas[i-1].prot == prot
 	mergeNext := i < nvmas && vmas[i].start == end && vmas[i].prot == prot
@@ -90,7 +93,7 @@ func insert(start, end uintptr, prot uint32) bool {
 		if nvmas == maxVMAs {
 			return false
 		}
-		for j := nvmas; j > i; j-- {
+		for j := nvmas; j > i && j < len(vmas); j-- {
 			vmas[j] = vmas[j-1]
 		}
 		vmas[i] = vma{start, end, prot}
@@ -101,7 +104,7 @@ func insert(start, end uintptr, prot uint32) bool {
 
 //go:nosplit
 func remove(i int) {
-	for j := i; j < nvmas-1; j++ {
+	for j := i; j >= 0 && j < nvmas-1 && j+1 < len(vmas); j++ {
 		vmas[j] = vmas[j+1]
 	}
 	nvmas--
@@ -112,7 +115,7 @@ func remove(i int) {
 //
 //go:nosplit
 func carve(start, end uintptr) bool {
-	for i := 0; i < nvmas; i++ {
+	for i := 0; i < nvmas && i < len(vmas); i++ {
 		v := vmas[i]
 		if v.end <= start || v.start >= end {
 			continue
@@ -122,12 +125,14 @@ func carve(start, end uintptr) bool {
 			if nvmas == maxVMAs {
 				return false
 			}
-			for j := nvmas; j > i+1; j-- {
+			for j := nvmas; j > i+1 && j < len(vmas); j-- {
 				vmas[j] = vmas[j-1]
 			}
 			nvmas++
 			vmas[i].end = start
-			vmas[i+1] = vma{end, v.end, v.prot}
+			if i+1 < len(vmas) {
+				vmas[i+1] = vma{end, v.end, v.prot}
+			}
 			return true
 		case v.start < start:
 			vmas[i].end = start
@@ -342,3 +347,23 @@ func Mapped(va uintptr) bool { return find(va) >= 0 }
 //
 //go:nosplit
 func RangeFree(addr, length uintptr) bool { return isFree(addr, addr+pageUp(length)) }
+
+// MapPhysical makes the physical range [pa, pa+size) visible to the
+// program at a new address, with the given extra PTE flags (PTENoCache for
+// device registers). It returns the address, or 0.
+//
+//go:nosplit
+func MapPhysical(pa, size uintptr, flags uint64) uintptr {
+	size = pageUp(size + pa&(PageSize-1))
+	base := pageDown(pa)
+	va := findFree(size)
+	if va == 0 || !insert(va, va+size, ProtRead|ProtWrite) {
+		return 0
+	}
+	for off := uintptr(0); off < size; off += PageSize {
+		if !MapPage(va+off, base+off, PTEUser|PTEWrite|PTENoExec|flags) {
+			return 0
+		}
+	}
+	return va + pa&(PageSize-1)
+}

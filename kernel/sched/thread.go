@@ -152,3 +152,8 @@ func Exit() {
 		amd64.Hlt() // not reached: a dead thread is never picked again
 	}
 }
+
+// Index returns t's slot in the thread table.
+//
+//go:nosplit
+func Index(t *Thread) int { return int(indexOf(t)) }

@@ -1,0 +1,173 @@
+// Package bridge is the contract between the two halves of a forwarded
+// system call: the trap-context half in package linux, which queues the
+// request and blocks the calling thread, and the service-context half in
+// package services, which runs in ordinary goroutines and answers it.
+//
+// It defines the request layout, the operation numbers and Stardust's own
+// system calls (numbers from 4096, far above Linux's), and wraps those calls
+// for the service side.
+//
+// Execution context: the constants and types are used by both; the
+// functions (Wait, Done, Ready, ...) are called only from service context.
+package bridge
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+// Stardust's own system calls, made by service goroutines.
+const (
+	SysWait      = 4096 // Wait(req *Request) -> slot: block until a request is queued
+	SysDone      = 4097 // Done(slot, result): complete a request, wake its thread
+	SysReady     = 4098 // Ready(handle, mask): a description's readiness changed
+	SysDMAAlloc  = 4099 // DMAAlloc(size, physOut *uint64) -> va: zeroed, contiguous, device-visible memory
+	SysMapMMIO   = 4100 // MapMMIO(phys, size) -> va: a device's registers, uncached
+	SysIRQWait   = 4101 // IRQWait(gsi, seen) -> count: unmask the line, wait for its next interrupt
+	SysDevices   = 4102 // Devices(buf *[N]Device, n) -> count: what the kernel found at boot
+	SysKernelOpt = 4103 // KernelOption(buf, size) -> len: the kernel command line's options
+	SysFirst     = SysWait
+	SysLast      = SysKernelOpt
+)
+
+// Request is one forwarded system call, as SysWait copies it out.
+type Request struct {
+	Slot   int32     // the waiting thread's slot: pass it to Done
+	Op     int32     // Op*
+	Handle int32     // the description the call is about (or -1)
+	Flags  int32     // file-descriptor flags of the fd it came through (O_NONBLOCK)
+	Args   [6]uint64 // the system call's arguments, already checked where they are pointers
+}
+
+// Operations. Args are the system call's own unless noted.
+const (
+	OpNone     = iota
+	OpClose    // the last file descriptor for Handle was closed
+	OpRead     // read(fd, buf, n)
+	OpWrite    // write(fd, buf, n)
+	OpReadv    // readv(fd, iov, cnt) — iovecs checked
+	OpWritev   // writev(fd, iov, cnt) — iovecs checked
+	OpPread    // pread64(fd, buf, n, off)
+	OpPwrite   // pwrite64(fd, buf, n, off)
+	OpFstat    // fstat(fd, st)
+	OpSetFlags // fcntl(F_SETFL) with Args[0] = the new flags
+	OpSocket   // socket(domain, type, protocol) -> new handle
+	OpBind     // bind(fd, addr, len)
+	OpListen   // listen(fd, backlog)
+	OpAccept   // accept4(fd, addr, lenp, flags) -> new handle; addr written by the service
+	OpConnect  // connect(fd, addr, len)
+	OpShutdown // shutdown(fd, how)
+	OpSockName // getsockname(fd, addr, lenp)
+	OpPeerName // getpeername(fd, addr, lenp)
+	OpSetOpt   // setsockopt(fd, level, name, val, len)
+	OpGetOpt   // getsockopt(fd, level, name, val, lenp)
+	OpSendTo   // sendto(fd, buf, n, flags, addr, len)
+	OpRecvFrom // recvfrom(fd, buf, n, flags, addr, lenp)
+	OpSendMsg  // sendmsg(fd, msg, flags) — msghdr and iovecs checked
+	OpRecvMsg  // recvmsg(fd, msg, flags) — msghdr and iovecs checked
+	OpLseek    // lseek(fd, off, whence)
+	OpCount
+)
+
+// Readiness bits (Linux's EPOLL* values).
+const (
+	PollIn    = 0x001
+	PollOut   = 0x004
+	PollErr   = 0x008
+	PollHup   = 0x010
+	PollRdHup = 0x2000
+)
+
+// MaxHandles bounds the service-side descriptions (sockets, files).
+const MaxHandles = 4096
+
+// Device is a device the kernel found at boot.
+type Device struct {
+	Kind uint32 // DevVirtioMMIO, ...
+	ID   uint32 // the virtio device ID (1 net, 2 block, 4 rng, 9 9P)
+	Phys uint64 // register window
+	Size uint64
+	GSI  uint32 // interrupt line
+	_    uint32
+}
+
+// Device kinds.
+const (
+	DevVirtioMMIO = 1
+)
+
+func call(nr uintptr, a ...uintptr) (uintptr, syscall.Errno) {
+	var args [6]uintptr
+	copy(args[:], a)
+	r, _, e := syscall.Syscall6(nr, args[0], args[1], args[2], args[3], args[4], args[5])
+	return r, e
+}
+
+// Wait blocks until a request is queued and fills req.
+func Wait(req *Request) error {
+	_, e := call(SysWait, uintptr(unsafe.Pointer(req)))
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// Done completes request slot with result (>= 0, or -errno).
+func Done(slot int32, result int64) {
+	call(SysDone, uintptr(slot), uintptr(result))
+}
+
+// Ready tells the kernel handle's readiness is now mask.
+func Ready(handle int32, mask uint32) {
+	call(SysReady, uintptr(handle), uintptr(mask))
+}
+
+// DMAAlloc returns size bytes of zeroed, physically contiguous memory and
+// its physical address.
+func DMAAlloc(size int) ([]byte, uint64, error) {
+	var phys uint64
+	va, e := call(SysDMAAlloc, uintptr(size), uintptr(unsafe.Pointer(&phys)))
+	if e != 0 {
+		return nil, 0, e
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(va)), size), phys, nil
+}
+
+// MapMMIO maps a device's register window and returns its address.
+func MapMMIO(phys, size uint64) (uintptr, error) {
+	va, e := call(SysMapMMIO, uintptr(phys), uintptr(size))
+	if e != 0 {
+		return 0, e
+	}
+	return va, nil
+}
+
+// IRQWait unmasks interrupt line gsi and waits until its count exceeds
+// seen; it returns the new count.
+func IRQWait(gsi uint32, seen uint64) (uint64, error) {
+	n, e := call(SysIRQWait, uintptr(gsi), uintptr(seen))
+	if e != 0 {
+		return 0, e
+	}
+	return uint64(n), nil
+}
+
+// Devices returns the devices the kernel found.
+func Devices() []Device {
+	var buf [32]Device
+	n, e := call(SysDevices, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
+	if e != 0 {
+		return nil
+	}
+	return append([]Device(nil), buf[:n]...)
+}
+
+// KernelOptions returns the kernel command line before "--" (percent-encoded words).
+func KernelOptions() string {
+	buf := make([]byte, 4096)
+	n, e := call(SysKernelOpt, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
+	if e != 0 {
+		return ""
+	}
+	return string(buf[:n])
+}

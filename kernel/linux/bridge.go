@@ -1,0 +1,154 @@
+package linux
+
+import (
+	"syscall"
+	"unsafe"
+
+	"github.com/stardust-go/stardust/kernel/arch/amd64"
+	"github.com/stardust-go/stardust/kernel/bridge"
+	"github.com/stardust-go/stardust/kernel/sched"
+)
+
+// The trap-context half of forwarded system calls (see package bridge).
+// A thread making a call that service-context code must answer (sockets,
+// files) fills its request slot, queues it, wakes a service goroutine
+// blocked in SysWait and blocks until SysDone. The service goroutine runs
+// in the program and reads or writes the caller's buffers directly: there
+// is one address space, and every pointer was checked here first.
+
+type requestSlot struct {
+	req    bridge.Request
+	result int64
+	state  uint8
+}
+
+const (
+	slotIdle = iota
+	slotQueued
+	slotTaken
+	slotDone
+)
+
+var (
+	requests     [sched.MaxThreads]requestSlot
+	queue        [sched.MaxThreads]int32
+	qhead, qtail int
+	serviceUp    bool // a service goroutine has called SysWait at least once
+
+	// Readiness of service-side descriptions, pushed by SysReady.
+	svcReady    [bridge.MaxHandles]uint32
+	svcGen      [bridge.MaxHandles]uint32
+	svcPollable [bridge.MaxHandles]bool
+)
+
+// Wait keys in the kernel half of the address space, so they never equal a
+// futex address.
+const (
+	serviceKey  = 0xFFFF_FFFF_FFFF_D000
+	slotKeyBase = 0xFFFF_FFFF_0000_0000
+)
+
+// pollableBit marks a handle result whose description epoll can watch.
+const pollableBit = 1 << 24
+
+// forward queues the current thread's request and waits for its result.
+//
+//go:nosplit
+func forward(op int32, handle int32, flags int32, a0, a1, a2, a3, a4, a5 uint64) uintptr {
+	slot := int32(sched.Index(sched.Current()))
+	r := &requests[slot]
+	r.req = bridge.Request{Slot: slot, Op: op, Handle: handle, Flags: flags, Args: [6]uint64{a0, a1, a2, a3, a4, a5}}
+	r.state = slotQueued
+	queue[qtail%len(queue)] = slot
+	qtail++
+	sched.WakeKey(serviceKey, 1)
+	for r.state != slotDone {
+		sched.Block(slotKeyBase+uintptr(slot)*8, 0, false)
+	}
+	r.state = slotIdle
+	return uintptr(r.result)
+}
+
+// forwardFD forwards an fd-level call on a service descriptor.
+//
+//go:nosplit
+func forwardFD(op int32, e *fdEntry, a0, a1, a2, a3, a4, a5 uint64) uintptr {
+	return forward(op, e.obj, e.flags, a0, a1, a2, a3, a4, a5)
+}
+
+// sysBridgeWait (SysWait): a service goroutine takes the next request.
+//
+//go:nosplit
+func sysBridgeWait(f *amd64.Frame) uintptr {
+	out := uintptr(f.RDI)
+	if _, ok := userBytes(out, unsafe.Sizeof(bridge.Request{}), true); !ok {
+		return errno(syscall.EFAULT)
+	}
+	serviceUp = true
+	for qhead == qtail {
+		if sched.Block(serviceKey, 0, true) == sched.WokenSignal {
+			return errno(syscall.EINTR)
+		}
+	}
+	slot := queue[qhead%len(queue)]
+	qhead++
+	r := &requests[slot]
+	r.state = slotTaken
+	*(*bridge.Request)(unsafe.Pointer(out)) = r.req
+	return uintptr(slot)
+}
+
+// sysBridgeDone (SysDone): a request's result is ready.
+//
+//go:nosplit
+func sysBridgeDone(f *amd64.Frame) uintptr {
+	slot := int(f.RDI)
+	if slot < 0 || slot >= len(requests) || requests[slot].state != slotTaken {
+		return errno(syscall.EINVAL)
+	}
+	r := &requests[slot]
+	r.result = int64(f.RSI)
+	r.state = slotDone
+	sched.WakeKey(slotKeyBase+uintptr(slot)*8, 1)
+	return 0
+}
+
+// sysBridgeReady (SysReady): a description's readiness changed.
+//
+//go:nosplit
+func sysBridgeReady(f *amd64.Frame) uintptr {
+	h := int(f.RDI)
+	if h < 0 || h >= bridge.MaxHandles {
+		return errno(syscall.EINVAL)
+	}
+	mask := uint32(f.RSI)
+	if mask&^svcReady[h] != 0 {
+		svcGen[h]++ // new readiness: an edge for EPOLLET watchers
+	}
+	svcReady[h] = mask
+	wakeEpollWaiters()
+	return 0
+}
+
+// installHandle gives a new service description (the result of socket,
+// accept or open) a file descriptor.
+//
+//go:nosplit
+func installHandle(result uintptr, cloexec bool, flags int32) uintptr {
+	if int64(result) < 0 {
+		return result
+	}
+	h := int32(result &^ pollableBit)
+	if h >= bridge.MaxHandles {
+		return errno(syscall.EIO)
+	}
+	fd := allocFD(0)
+	if fd < 0 {
+		forward(bridge.OpClose, h, 0, 0, 0, 0, 0, 0, 0)
+		return errno(syscall.EMFILE)
+	}
+	svcPollable[h] = result&pollableBit != 0
+	svcReady[h] = 0
+	fds[fd] = fdEntry{kind: fdService, obj: h, cloexec: cloexec, flags: flags}
+	return uintptr(fd)
+}
