@@ -15,3 +15,6 @@ const ModulePath = "github.com/stardust-go/stardust"
 
 // KernelPackage is the package `stardust build` links into programs.
 const KernelPackage = ModulePath + "/kernel"
+
+// NetworkPackage is linked in too when a program uses package net.
+const NetworkPackage = ModulePath + "/kernel/network"

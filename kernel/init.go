@@ -1,12 +1,17 @@
 package kernel
 
-import "github.com/stardust-go/stardust/kernel/arch/amd64"
+import (
+	"github.com/stardust-go/stardust/kernel/arch/amd64"
+	"github.com/stardust-go/stardust/kernel/services"
+)
 
-// init runs in the Go program, in ring 3, before main.main. Referencing the
+// init runs in the Go program, in ring 3, before main.main: it starts the
+// service goroutines that answer forwarded system calls. Referencing the
 // PVH entry point here keeps the whole kernel in the link: nothing in the
 // Go program calls the boot code, only the hypervisor does.
 func init() {
 	if amd64.PVHEntryPC() == 0 {
 		panic("stardust: kernel entry point missing")
 	}
+	services.Start()
 }

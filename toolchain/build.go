@@ -96,9 +96,15 @@ func Build(o Options) error {
 		extraEnv = append(extraEnv, "GOWORK="+work)
 	}
 
-	// The overlay adds one file to the main package: the kernel import.
+	// The overlay adds one file to the main package: the kernel import, and
+	// the network stack's if the program uses package net.
 	kfile := filepath.Join(tmp, "stardust_kernel.go")
 	src := "// Added by stardust build: links the Stardust kernel into this program.\n\npackage main\n\nimport _ \"" + stardust.KernelPackage + "\"\n"
+	if usesNet, err := dependsOn(o.Dir, o.Pkg, "net"); err != nil {
+		return err
+	} else if usesNet {
+		src += "import _ \"" + stardust.NetworkPackage + "\"\n"
+	}
 	if err := os.WriteFile(kfile, []byte(src), 0o644); err != nil {
 		return err
 	}
@@ -148,6 +154,23 @@ func list(dir, pkg string) (*pkgInfo, error) {
 		return nil, fmt.Errorf("%s is not in a Go module; run `go mod init` first", pkg)
 	}
 	return info, nil
+}
+
+// dependsOn reports whether pkg imports want, directly or not.
+func dependsOn(dir, pkg, want string) (bool, error) {
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", pkg)
+	cmd.Dir = dir
+	cmd.Env = goEnv()
+	out, err := cmd.Output()
+	if err != nil {
+		return false, fmt.Errorf("listing the dependencies of %s: %v", pkg, err)
+	}
+	for _, p := range strings.Split(string(out), "\n") {
+		if p == want {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func goList(dir, pkg, cgo string) (*pkgInfo, error) {

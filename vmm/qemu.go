@@ -7,6 +7,7 @@ package vmm
 
 import (
 	"context"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,8 @@ type Config struct {
 	Stderr  io.Writer     // QEMU's own messages (default os.Stderr)
 	Extra   []string      // more QEMU arguments (devices)
 	Options []string      // kernel options (words before "--" on the command line)
+	Net     string        // "" (user networking if the image has a network stack), "user", "none" or "tap:IFNAME"
+	Ports   []string      // with user networking: HOSTPORT:GUESTPORT[/udp], forwarded from 127.0.0.1
 }
 
 // How a VM ended.
@@ -172,6 +175,10 @@ func (c *Config) qemuArgs(ctlFile string) ([]string, error) {
 	default:
 		return nil, fmt.Errorf("unknown accelerator %q (want auto, kvm or tcg)", c.Accel)
 	}
+	netArgs, netOpts, err := c.network()
+	if err != nil {
+		return nil, err
+	}
 	if accel == "tcg" && smp > 1 {
 		accel = "tcg,thread=multi"
 	}
@@ -185,12 +192,93 @@ func (c *Config) qemuArgs(ctlFile string) ([]string, error) {
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-serial", "stdio",
 		"-kernel", c.Image,
-		"-append", Cmdline(name, c.Args, c.Env, c.Options),
+		"-append", Cmdline(name, c.Args, c.Env, append(netOpts, c.Options...)),
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=4",
 		"-chardev", "file,id=stardustctl,path=" + ctlFile,
 		"-device", "isa-debugcon,iobase=0xe9,chardev=stardustctl",
 	}
+	args = append(args, netArgs...)
 	return append(args, c.Extra...), nil
+}
+
+// network returns the QEMU arguments and kernel options for c's network.
+func (c *Config) network() (args, opts []string, err error) {
+	mode := c.Net
+	if mode == "" {
+		mode = "none"
+		if UsesNetwork(c.Image) {
+			mode = "user"
+		}
+	}
+	if mode == "none" {
+		if len(c.Ports) > 0 {
+			return nil, nil, fmt.Errorf("-p needs a network, and this image has no network stack (it does not use package net)")
+		}
+		return nil, nil, nil
+	}
+	if c.Machine != "" && c.Machine != "microvm" {
+		return nil, nil, fmt.Errorf("networking needs -machine microvm for now (the virtio-pci driver is not wired in yet)")
+	}
+	var netdev string
+	switch {
+	case mode == "user":
+		netdev = "user,id=net0"
+		for _, p := range c.Ports {
+			fwd, err := hostfwd(p)
+			if err != nil {
+				return nil, nil, err
+			}
+			netdev += ",hostfwd=" + fwd
+		}
+		// QEMU's user network is always 10.0.2.0/24 with the host at .2 and
+		// DNS at .3: a static configuration saves the DHCP round trips.
+		opts = []string{"net.ip=10.0.2.15/24", "net.gw=10.0.2.2", "net.dns=10.0.2.3"}
+	case strings.HasPrefix(mode, "tap:"):
+		if len(c.Ports) > 0 {
+			return nil, nil, fmt.Errorf("-p forwards ports of QEMU's user network; with a tap device the guest has its own address")
+		}
+		netdev = "tap,id=net0,script=no,downscript=no,ifname=" + strings.TrimPrefix(mode, "tap:")
+	default:
+		return nil, nil, fmt.Errorf("unknown network %q (want user, none or tap:IFNAME)", mode)
+	}
+	args = []string{"-global", "virtio-mmio.force-legacy=false", "-netdev", netdev, "-device", "virtio-net-device,netdev=net0"}
+	return args, opts, nil
+}
+
+// hostfwd turns HOSTPORT:GUESTPORT[/udp] into QEMU's hostfwd syntax.
+func hostfwd(p string) (string, error) {
+	proto := "tcp"
+	if base, ok := strings.CutSuffix(p, "/udp"); ok {
+		p, proto = base, "udp"
+	} else if base, ok := strings.CutSuffix(p, "/tcp"); ok {
+		p = base
+	}
+	host, guest, ok := strings.Cut(p, ":")
+	hp, err1 := strconv.Atoi(host)
+	gp, err2 := strconv.Atoi(guest)
+	if !ok || err1 != nil || err2 != nil || hp < 1 || hp > 65535 || gp < 1 || gp > 65535 {
+		return "", fmt.Errorf("bad port forward %q: want HOSTPORT:GUESTPORT[/udp]", p)
+	}
+	return fmt.Sprintf("%s:127.0.0.1:%d-:%d", proto, hp, gp), nil
+}
+
+// UsesNetwork reports whether an image links Stardust's network stack.
+func UsesNetwork(image string) bool {
+	f, err := elf.Open(image)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		return false
+	}
+	for _, s := range syms {
+		if s.Name == "github.com/stardust-go/stardust/kernel/network.start" {
+			return true
+		}
+	}
+	return false
 }
 
 // Run boots the VM and waits for it to end.

@@ -34,7 +34,8 @@ func cmdRun(args []string) int {
 	fs.Var(&env, "env", "set KEY=VALUE in the program's environment (repeatable)")
 	fs.DurationVar(&o.Timeout, "timeout", 0, "kill the VM after this long (exit status 124)")
 	ports := listFlag{}
-	fs.Var(&ports, "p", "forward HOSTPORT:GUESTPORT[/udp] (wasm targets; VM networking is not implemented yet)")
+	fs.Var(&ports, "p", "forward HOSTPORT:GUESTPORT[/udp] from 127.0.0.1 to the program (repeatable)")
+	netMode := fs.String("net", "", "network: user (QEMU's user networking; the default for images that use package net), none, or tap:IFNAME")
 	vols := listFlag{}
 	fs.Var(&vols, "v", "share HOSTDIR:GUESTDIR[:ro] (wasm targets)")
 	fs.Usage = func() {
@@ -77,8 +78,8 @@ func cmdRun(args []string) int {
 		}
 		return status
 	}
-	if len(o.Ports) > 0 || len(o.Volumes) > 0 {
-		return fail("-p and -v are not implemented for VM images yet (networking and 9P shares are open issues)")
+	if len(o.Volumes) > 0 {
+		return fail("-v is not implemented for VM images yet (9P shares are an open issue)")
 	}
 
 	img := target
@@ -107,8 +108,9 @@ func cmdRun(args []string) int {
 	defer stop()
 	res, err := vmm.Run(ctx, vmm.Config{
 		Image: img, Memory: *mem, Machine: *machine, Accel: *accel, SMP: *smp,
-		Args: o.Args, Env: o.Env, Timeout: o.Timeout,
-		Name: strings.TrimSuffix(filepath.Base(img), ".img"),
+		Args: o.Args, Env: o.Env, Timeout: o.Timeout, Net: *netMode, Ports: o.Ports,
+		Name:  strings.TrimSuffix(filepath.Base(img), ".img"),
+		Extra: strings.Fields(os.Getenv("STARDUST_QEMU_ARGS")), // for debugging, e.g. "-d int,cpu_reset -D qemu.log"
 	})
 	if err != nil {
 		return fail("%v", err)

@@ -21,8 +21,15 @@ func main() {
 		fmt.Fprintf(w, "Hello from Stardust! (%s/%s, %d CPUs)\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 	})
 	mux.HandleFunc("POST /echo", func(w http.ResponseWriter, r *http.Request) {
+		// Read the whole body first: an HTTP/1 server may close it once the
+		// response headers are flushed.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		w.Header().Set("Content-Type", r.Header.Get("Content-Type"))
-		io.Copy(w, r.Body)
+		w.Write(body)
 	})
 	mux.HandleFunc("GET /quit", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "bye")

@@ -26,9 +26,78 @@ const (
 	SysIRQWait   = 4101 // IRQWait(gsi, seen) -> count: unmask the line, wait for its next interrupt
 	SysDevices   = 4102 // Devices(buf *[N]Device, n) -> count: what the kernel found at boot
 	SysKernelOpt = 4103 // KernelOption(buf, size) -> len: the kernel command line's options
+	SysPoolPut   = 4104 // PoolPut(kind, handle): a fresh socket for socket(2) to hand out
+	SysSetAddr   = 4105 // SetAddr(handle, which, buf, len): a socket's local (0) or peer (1) address
 	SysFirst     = SysWait
-	SysLast      = SysKernelOpt
+	SysLast      = SysSetAddr
 )
+
+// Why the pool and the address cache: Go's syscall package makes socket,
+// getsockname and getpeername with RawSyscall, which does not tell the
+// runtime the thread may block, so the thread keeps its P. If such a call
+// waited for a service goroutine and the program has one P, nothing could
+// run the service goroutine. So the kernel answers these three from state
+// the service side keeps filled: pre-created sockets and cached addresses.
+
+// Socket pool kinds.
+const (
+	PoolTCP4 = iota
+	PoolUDP4
+	PoolTCP6
+	PoolUDP6
+	PoolKinds
+	PoolSize = 32 // sockets kept ready per kind
+)
+
+// Socket domains, types and protocols (Linux's values).
+const (
+	AFInet     = 2
+	AFInet6    = 10
+	SockStream = 1
+	SockDgram  = 2
+	ProtoTCP   = 6
+	ProtoUDP   = 17
+)
+
+// PoolKind returns the pool for socket(domain, typ, proto), or -1 with
+// the reason as an errno. (Trap context calls it.)
+//
+//go:nosplit
+func PoolKind(domain, typ, proto uint64) (int, syscall.Errno) {
+	typ &= 0xF // SOCK_NONBLOCK and SOCK_CLOEXEC are flags
+	var k int
+	switch domain {
+	case AFInet:
+		k = PoolTCP4
+	case AFInet6:
+		k = PoolTCP6
+	default:
+		return -1, syscall.EAFNOSUPPORT
+	}
+	switch {
+	case typ == SockStream && (proto == 0 || proto == ProtoTCP):
+	case typ == SockDgram && (proto == 0 || proto == ProtoUDP):
+		k++
+	case typ == SockStream || typ == SockDgram:
+		return -1, syscall.EPROTONOSUPPORT
+	default:
+		return -1, syscall.ESOCKTNOSUPPORT
+	}
+	return k, 0
+}
+
+// PoolSocket returns the socket(2) arguments that create sockets of kind k.
+func PoolSocket(k int) (domain, typ, proto int) {
+	domain = AFInet
+	if k >= PoolTCP6 {
+		domain = AFInet6
+	}
+	typ = SockStream
+	if k%2 == 1 {
+		typ = SockDgram
+	}
+	return domain, typ, 0
+}
 
 // Request is one forwarded system call, as SysWait copies it out.
 type Request struct {
@@ -66,6 +135,7 @@ const (
 	OpSendMsg  // sendmsg(fd, msg, flags) — msghdr and iovecs checked
 	OpRecvMsg  // recvmsg(fd, msg, flags) — msghdr and iovecs checked
 	OpLseek    // lseek(fd, off, whence)
+	OpRefill   // (asynchronous) put a new socket of kind Args[0] in the pool
 	OpCount
 )
 
@@ -113,8 +183,29 @@ func Wait(req *Request) error {
 }
 
 // Done completes request slot with result (>= 0, or -errno).
+// Asynchronous requests (Slot < 0) need no answer.
 func Done(slot int32, result int64) {
-	call(SysDone, uintptr(slot), uintptr(result))
+	if slot >= 0 {
+		call(SysDone, uintptr(slot), uintptr(result))
+	}
+}
+
+// PoolPut offers a fresh socket (its handle) for socket(2) of kind k.
+func PoolPut(k int, handle int32) error {
+	if _, e := call(SysPoolPut, uintptr(k), uintptr(handle)); e != 0 {
+		return e
+	}
+	return nil
+}
+
+// SetAddr records a socket's local (which = 0) or peer (1) address; an
+// empty sa means none (not connected).
+func SetAddr(handle int32, which int, sa []byte) {
+	var p uintptr
+	if len(sa) > 0 {
+		p = uintptr(unsafe.Pointer(&sa[0]))
+	}
+	call(SysSetAddr, uintptr(handle), uintptr(which), p, uintptr(len(sa)))
 }
 
 // Ready tells the kernel handle's readiness is now mask.

@@ -39,7 +39,23 @@ var (
 	svcReady    [bridge.MaxHandles]uint32
 	svcGen      [bridge.MaxHandles]uint32
 	svcPollable [bridge.MaxHandles]bool
+
+	// Requests no thread waits for (pool refills).
+	asyncQ               [64]bridge.Request
+	asyncHead, asyncTail int
+
+	// Sockets ready for socket(2), and socket addresses for getsockname
+	// and getpeername (see package bridge for why).
+	pool  [bridge.PoolKinds][bridge.PoolSize]int32
+	poolN [bridge.PoolKinds]int
+	addrs [bridge.MaxHandles][2]sockaddr
 )
+
+// sockaddr is a cached socket address (n == 0: none).
+type sockaddr struct {
+	n uint8
+	b [28]byte // the size of sockaddr_in6
+}
 
 // Wait keys in the kernel half of the address space, so they never equal a
 // futex address.
@@ -85,10 +101,15 @@ func sysBridgeWait(f *amd64.Frame) uintptr {
 		return errno(syscall.EFAULT)
 	}
 	serviceUp = true
-	for qhead == qtail {
+	for qhead == qtail && asyncHead == asyncTail {
 		if sched.Block(serviceKey, 0, true) == sched.WokenSignal {
 			return errno(syscall.EINTR)
 		}
+	}
+	if asyncHead != asyncTail {
+		*(*bridge.Request)(unsafe.Pointer(out)) = asyncQ[asyncHead%len(asyncQ)]
+		asyncHead++
+		return 0
 	}
 	slot := queue[qhead%len(queue)]
 	qhead++
@@ -122,8 +143,10 @@ func sysBridgeReady(f *amd64.Frame) uintptr {
 		return errno(syscall.EINVAL)
 	}
 	mask := uint32(f.RSI)
-	if mask&^svcReady[h] != 0 {
-		svcGen[h]++ // new readiness: an edge for EPOLLET watchers
+	if mask != 0 {
+		// Every notification with readiness is an edge for EPOLLET
+		// watchers, as each arrival of data is on Linux.
+		svcGen[h]++
 	}
 	svcReady[h] = mask
 	wakeEpollWaiters()
@@ -147,8 +170,58 @@ func installHandle(result uintptr, cloexec bool, flags int32) uintptr {
 		forward(bridge.OpClose, h, 0, 0, 0, 0, 0, 0, 0)
 		return errno(syscall.EMFILE)
 	}
+	// The service already reported the description's readiness (SysReady)
+	// before answering, so svcReady[h] is current: leave it.
 	svcPollable[h] = result&pollableBit != 0
-	svcReady[h] = 0
 	fds[fd] = fdEntry{kind: fdService, obj: h, cloexec: cloexec, flags: flags}
 	return uintptr(fd)
+}
+
+// queueAsync queues a request no thread waits for; it reports false if the
+// queue is full (the request is dropped: refills are retried by the next
+// socket call).
+//
+//go:nosplit
+func queueAsync(op int32, a0 uint64) bool {
+	if asyncTail-asyncHead == len(asyncQ) {
+		return false
+	}
+	asyncQ[asyncTail%len(asyncQ)] = bridge.Request{Slot: -1, Op: op, Handle: -1, Args: [6]uint64{a0}}
+	asyncTail++
+	sched.WakeKey(serviceKey, 1)
+	return true
+}
+
+// sysPoolPut (SysPoolPut): the service offers a fresh socket.
+//
+//go:nosplit
+func sysPoolPut(f *amd64.Frame) uintptr {
+	k, h := f.RDI, int32(f.RSI)
+	if k >= bridge.PoolKinds || h < 0 || h >= bridge.MaxHandles {
+		return errno(syscall.EINVAL)
+	}
+	if poolN[k] == bridge.PoolSize {
+		return errno(syscall.ENOSPC)
+	}
+	pool[k][poolN[k]] = h
+	poolN[k]++
+	svcPollable[h] = true
+	return 0
+}
+
+// sysSetAddr (SysSetAddr): a socket's address changed.
+//
+//go:nosplit
+func sysSetAddr(f *amd64.Frame) uintptr {
+	h, which, buf, n := f.RDI, f.RSI, uintptr(f.RDX), uintptr(f.R10)
+	if h >= bridge.MaxHandles || which > 1 || n > 28 {
+		return errno(syscall.EINVAL)
+	}
+	b, ok := userBytes(buf, n, false)
+	if !ok {
+		return errno(syscall.EFAULT)
+	}
+	a := &addrs[h][which]
+	a.n = uint8(copy(a.b[:], b))
+	return 0
 }

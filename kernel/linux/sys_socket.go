@@ -50,14 +50,29 @@ func addrOut(addr, lenp uintptr) bool {
 	return ok
 }
 
+// socket(domain, type, protocol) hands out a socket the service created
+// in advance (see package bridge for why it cannot wait for one) and asks
+// for a replacement.
+//
 //go:nosplit
 func sysSocket(f *amd64.Frame) uintptr {
-	if !serviceUp {
-		return errno(syscall.EAFNOSUPPORT) // no network stack in this image (yet)
-	}
 	typ := f.RSI
-	r := forward(bridge.OpSocket, -1, 0, f.RDI, f.RSI, f.RDX, 0, 0, 0)
-	return installHandle(r, typ&sockCloexec != 0, int32(oRdwr|typ&sockNonblock))
+	k, e := bridge.PoolKind(f.RDI, typ, f.RDX)
+	if k < 0 {
+		return errno(e)
+	}
+	if typ&^(0xF|sockNonblock|sockCloexec) != 0 {
+		return errno(syscall.EINVAL)
+	}
+	queueAsync(bridge.OpRefill, uint64(k))
+	if poolN[k] == 0 {
+		// No network stack in this image, or a burst of socket calls
+		// faster than the service refills: Linux's "no buffer space".
+		return errno(syscall.ENOBUFS)
+	}
+	poolN[k]--
+	h := pool[k][poolN[k]]
+	return installHandle(uintptr(h)|pollableBit, typ&sockCloexec != 0, int32(oRdwr|typ&sockNonblock))
 }
 
 //go:nosplit
@@ -124,14 +139,17 @@ func sysAccept(f *amd64.Frame) uintptr {
 	return sysAccept4(f)
 }
 
+// getsockname and getpeername answer from the addresses the service keeps
+// current (see package bridge for why they cannot wait for it).
+//
 //go:nosplit
-func sysGetsockname(f *amd64.Frame) uintptr { return sockaddrOut(bridge.OpSockName, f) }
+func sysGetsockname(f *amd64.Frame) uintptr { return sockaddrOut(0, f) }
 
 //go:nosplit
-func sysGetpeername(f *amd64.Frame) uintptr { return sockaddrOut(bridge.OpPeerName, f) }
+func sysGetpeername(f *amd64.Frame) uintptr { return sockaddrOut(1, f) }
 
 //go:nosplit
-func sockaddrOut(op int32, f *amd64.Frame) uintptr {
+func sockaddrOut(which int, f *amd64.Frame) uintptr {
 	e, err := socketFD(f.RDI)
 	if e == nil {
 		return err
@@ -139,7 +157,20 @@ func sockaddrOut(op int32, f *amd64.Frame) uintptr {
 	if f.RSI == 0 || !addrOut(uintptr(f.RSI), uintptr(f.RDX)) {
 		return errno(syscall.EFAULT)
 	}
-	return forwardFD(op, e, f.RDI, f.RSI, f.RDX, 0, 0, 0)
+	a := &addrs[e.obj][which]
+	if a.n == 0 {
+		if which == 1 {
+			return errno(syscall.ENOTCONN)
+		}
+		// Unbound: Linux reports the family's wildcard address; the
+		// service records it when the socket is created.
+		return errno(syscall.EINVAL)
+	}
+	lenp := (*uint32)(unsafe.Pointer(uintptr(f.RDX)))
+	out := unsafe.Slice((*byte)(unsafe.Pointer(uintptr(f.RSI))), *lenp)
+	copy(out, a.b[:a.n])
+	*lenp = uint32(a.n)
+	return 0
 }
 
 // setsockopt(fd, level, name, val, len)

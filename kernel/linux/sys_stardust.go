@@ -58,6 +58,8 @@ var stardustTable = [...]handler{
 	bridge.SysIRQWait - bridge.SysFirst:   sysIRQWait,
 	bridge.SysDevices - bridge.SysFirst:   sysDevices,
 	bridge.SysKernelOpt - bridge.SysFirst: sysKernelOpt,
+	bridge.SysPoolPut - bridge.SysFirst:   sysPoolPut,
+	bridge.SysSetAddr - bridge.SysFirst:   sysSetAddr,
 }
 
 // DMAAlloc(size, physOut)

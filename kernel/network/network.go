@@ -1,0 +1,220 @@
+// Package network brings up networking in an image: it finds the virtio-net
+// device the kernel discovered, drives it (kernel/drivers/virtio), runs
+// gVisor's netstack over it (kernel/net) and makes socket(2) create
+// netstack sockets. `stardust build` links this package into programs that
+// use package net; others stay small.
+//
+// Configuration comes from kernel options: net.ip=ADDR/PREFIX, net.gw=ADDR,
+// net.dns=ADDR (repeatable) give a static configuration, as `stardust run`
+// passes for QEMU's user networking; without net.ip, DHCP is used.
+//
+// Execution context: service context.
+package network
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/stardust-go/stardust/kernel/bridge"
+	"github.com/stardust-go/stardust/kernel/drivers/virtio"
+	"github.com/stardust-go/stardust/kernel/fdesc"
+	knet "github.com/stardust-go/stardust/kernel/net"
+	"github.com/stardust-go/stardust/kernel/services"
+)
+
+var (
+	stack   *knet.Stack
+	ready   = make(chan struct{})
+	initErr error
+	once    sync.Once
+)
+
+// init brings the network up before main.main runs, so that the program's
+// first socket call finds the stack (and the kernel's socket pool) ready.
+// Only DHCP, when used, continues in the background.
+func init() {
+	services.SocketFactory = socket
+	services.AcceptFunc = accept
+	once.Do(start)
+}
+
+func socket(domain, typ, protocol int) (fdesc.Description, error) {
+	<-ready
+	if stack == nil {
+		return nil, initErr
+	}
+	return stack.Socket(domain, typ, protocol)
+}
+
+func accept(d fdesc.Description, flags int) (fdesc.Description, []byte, error) {
+	s, ok := d.(knet.SocketOps)
+	if !ok {
+		return nil, nil, errNotSocket
+	}
+	nd, sa, err := s.Accept(flags)
+	if err != nil {
+		return nil, nil, err
+	}
+	return nd, sa, nil
+}
+
+var errNotSocket = fmt.Errorf("not a socket")
+
+// Stack returns the network stack once it is up (for diagnostics).
+func Stack() *knet.Stack {
+	<-ready
+	return stack
+}
+
+func start() {
+	defer func() {
+		close(ready)
+		services.FillPools()
+	}()
+	st, err := knet.NewStack()
+	if err != nil {
+		initErr = err
+		logf("network stack: %v", err)
+		return
+	}
+	stack = st
+	opts := parseOptions(bridge.KernelOptions())
+	if opts.hostname != "" {
+		st.SetHostname(opts.hostname)
+	}
+	nic, err := findNIC()
+	if err != nil {
+		logf("%v", err)
+	}
+	if nic == nil {
+		return // loopback only
+	}
+	if err := st.AttachDevice(nic); err != nil {
+		logf("attach eth0: %v", err)
+		return
+	}
+	if opts.addr.IsValid() {
+		err = st.ConfigureStatic(knet.StaticConfig{Addr: opts.addr, Gateway: opts.gw, DNS: opts.dns})
+		if err != nil {
+			logf("static configuration: %v", err)
+		}
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := st.ConfigureDHCP(ctx, knet.DHCPConfig{Hostname: st.Hostname()}); err != nil {
+			logf("DHCP: %v", err)
+		}
+	}()
+}
+
+type options struct {
+	addr     netip.Prefix
+	gw       netip.Addr
+	dns      []netip.Addr
+	hostname string
+}
+
+func parseOptions(cmdline string) options {
+	var o options
+	for _, w := range strings.Fields(cmdline) {
+		k, v, ok := strings.Cut(w, "=")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "net.ip":
+			o.addr, _ = netip.ParsePrefix(v)
+		case "net.gw":
+			o.gw, _ = netip.ParseAddr(v)
+		case "net.dns":
+			if a, err := netip.ParseAddr(v); err == nil {
+				o.dns = append(o.dns, a)
+			}
+		case "hostname":
+			o.hostname = v
+		}
+	}
+	return o
+}
+
+// findNIC drives the first virtio-net device, if there is one.
+func findNIC() (*virtio.Net, error) {
+	for _, d := range bridge.Devices() {
+		if d.Kind != bridge.DevVirtioMMIO || d.ID != virtio.DeviceIDNet {
+			continue
+		}
+		va, err := bridge.MapMMIO(d.Phys, d.Size)
+		if err != nil {
+			return nil, fmt.Errorf("virtio-net: mapping registers: %v", err)
+		}
+		tr, err := virtio.NewMMIO(mmio(va))
+		if err != nil {
+			return nil, err
+		}
+		nic, err := virtio.NewNet(tr, dma{})
+		if err != nil {
+			return nil, err
+		}
+		go serveIRQ(d.GSI, nic)
+		return nic, nil
+	}
+	return nil, nil
+}
+
+// serveIRQ is the NIC's bottom half: each interrupt wakes it, and it lets
+// the driver collect completed buffers.
+func serveIRQ(gsi uint32, nic *virtio.Net) {
+	var seen uint64
+	for {
+		n, err := bridge.IRQWait(gsi, seen)
+		if err != nil {
+			continue // EINTR: a signal for this thread
+		}
+		seen = n
+		nic.HandleInterrupt()
+	}
+}
+
+// dma allocates device-visible memory from the kernel.
+type dma struct{}
+
+func (dma) Alloc(size, align int) ([]byte, uint64, error) {
+	if align > 4096 {
+		return nil, 0, fmt.Errorf("dma: alignment %d not supported", align)
+	}
+	return bridge.DMAAlloc(size)
+}
+
+// mmio accesses device registers mapped by the kernel. The accessors are
+// not inlined, so the compiler cannot merge or drop the loads and stores.
+type mmio uintptr
+
+//go:noinline
+func (m mmio) Read8(off uint32) uint8 { return *(*uint8)(unsafe.Pointer(uintptr(m) + uintptr(off))) }
+
+//go:noinline
+func (m mmio) Read16(off uint32) uint16 {
+	return *(*uint16)(unsafe.Pointer(uintptr(m) + uintptr(off)))
+}
+
+//go:noinline
+func (m mmio) Read32(off uint32) uint32 {
+	return *(*uint32)(unsafe.Pointer(uintptr(m) + uintptr(off)))
+}
+
+//go:noinline
+func (m mmio) Write32(off uint32, v uint32) {
+	*(*uint32)(unsafe.Pointer(uintptr(m) + uintptr(off))) = v
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[stardust] network: "+format+"\n", args...)
+}
