@@ -60,7 +60,10 @@ var (
 
 // Start starts the server (once).
 func Start() {
-	started.Do(func() { go serve() })
+	started.Do(func() {
+		go notifier()
+		go serve()
+	})
 }
 
 func serve() {
@@ -97,11 +100,11 @@ func add(d fdesc.Description) (int32, bool) {
 	mu.Unlock()
 	p, ok := d.(fdesc.Pollable)
 	if ok {
-		cancel := p.Watch(func() { bridge.Ready(h, p.Readiness()) })
+		cancel := p.Watch(func() { markDirty(h) })
 		mu.Lock()
 		handles[h].cancel = cancel
 		mu.Unlock()
-		bridge.Ready(h, p.Readiness())
+		markDirty(h)
 	}
 	return h, ok
 }
@@ -123,10 +126,51 @@ func release(h int32) fdesc.Description {
 	if e.cancel != nil {
 		e.cancel()
 	}
+	dirtyMu.Lock()
+	delete(dirty, h)
+	dirtyMu.Unlock()
 	bridge.Ready(h, 0)
 	bridge.SetAddr(h, 0, nil)
 	bridge.SetAddr(h, 1, nil)
 	return e.d
+}
+
+// Readiness changes are reported by one notifier goroutine. A Watch
+// callback only marks the handle: it may run inside the network stack with
+// its locks held, where asking for the readiness (or making a system call)
+// could deadlock or stall the stack.
+var (
+	dirtyMu sync.Mutex
+	dirty   = map[int32]bool{}
+	kick    = make(chan struct{}, 1)
+)
+
+func markDirty(h int32) {
+	dirtyMu.Lock()
+	dirty[h] = true
+	dirtyMu.Unlock()
+	select {
+	case kick <- struct{}{}:
+	default:
+	}
+}
+
+func notifier() {
+	var batch []int32
+	for range kick {
+		dirtyMu.Lock()
+		batch = batch[:0]
+		for h := range dirty {
+			batch = append(batch, h)
+		}
+		clear(dirty)
+		dirtyMu.Unlock()
+		for _, h := range batch {
+			if p, ok := get(h).(fdesc.Pollable); ok {
+				bridge.Ready(h, p.Readiness())
+			}
+		}
+	}
 }
 
 // applyFlags gives d the O_NONBLOCK state of the file descriptor the
@@ -247,13 +291,13 @@ func putAddr(sa []byte, addr, lenp uint64) {
 
 func handle(r *bridge.Request) {
 	res := do(r)
-	// Report the description's readiness after every operation: a read
-	// that drained it or an accept that emptied the queue lowers it, and
+	// Have the readiness reported after every operation: a read that
+	// drained the socket or an accept that emptied the queue lowers it, and
 	// the description does not necessarily call its watchers for that.
-	if r.Op != bridge.OpClose {
-		if p, ok := get(r.Handle).(fdesc.Pollable); ok {
-			bridge.Ready(r.Handle, p.Readiness())
-		}
+	// The notifier reports it, so that reports reach the kernel in order
+	// and each says what holds when it is sent (never an older state).
+	if r.Op != bridge.OpClose && r.Handle >= 0 {
+		markDirty(r.Handle)
 	}
 	bridge.Done(r.Slot, res)
 }

@@ -30,6 +30,29 @@ func main() {
 		}
 		go func() {
 			defer c.Close()
+			if len(os.Args) > 3 && os.Args[2] == "-send" {
+				// Send N bytes of a deterministic stream: byte i is i*7 mod 251.
+				total, _ := strconv.Atoi(os.Args[3])
+				buf := make([]byte, 64<<10)
+				sent := 0
+				for sent < total {
+					k := min(len(buf), total-sent)
+					for j := 0; j < k; j++ {
+						buf[j] = byte((sent + j) * 7 % 251)
+					}
+					if _, err := c.Write(buf[:k]); err != nil {
+						fmt.Println("send:", err)
+						break
+					}
+					sent += k
+				}
+				// Exiting powers the VM off at once, with whatever is still
+				// queued: close our side and wait for the peer to close.
+				c.(*net.TCPConn).CloseWrite()
+				io.Copy(io.Discard, c)
+				done <- true
+				return
+			}
 			if len(os.Args) > 2 && os.Args[2] == "-echo" {
 				cnt, err := io.Copy(c, c)
 				fmt.Println("echoed", cnt, err)
