@@ -11,6 +11,7 @@ have qemu-system-x86_64 || need_pkgs+=(qemu-system-x86)
 # ext4 host tools used by volumes and their tests (issue: storage).
 have mke2fs || need_pkgs+=(e2fsprogs)
 have curl || need_pkgs+=(curl)
+have bc || need_pkgs+=(bc)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
 	SUDO=""
