@@ -5,9 +5,10 @@ package stardust
 
 import "embed"
 
-// Source is the Stardust module's go.mod, go.sum and kernel/ tree.
+// Source is the Stardust module's go.mod, go.sum, kernel/ tree and the
+// packages the kernel imports from outside it (image/rootfs).
 //
-//go:embed go.mod go.sum kernel
+//go:embed go.mod go.sum kernel image/rootfs
 var Source embed.FS
 
 // ModulePath is the Stardust module's path.

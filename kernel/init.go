@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/stardust-go/stardust/kernel/arch/amd64"
+	_ "github.com/stardust-go/stardust/kernel/files" // the file namespace (mounted by its init)
 	"github.com/stardust-go/stardust/kernel/services"
 )
 

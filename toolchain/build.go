@@ -22,6 +22,7 @@ import (
 
 	stardust "github.com/stardust-go/stardust"
 	"github.com/stardust-go/stardust/image"
+	"github.com/stardust-go/stardust/image/rootfs"
 )
 
 // Options say what to build.
@@ -29,6 +30,10 @@ type Options struct {
 	Pkg    string // package path or directory, as `go build` takes it
 	Dir    string // directory to run the go command in ("" = current)
 	Output string // the image file to write
+	// Files are HOSTDIR[:GUESTDIR] trees to pack into the image's root
+	// filesystem, after the defaults (/etc/hosts, /etc/nsswitch.conf, the
+	// host's CA bundle as /etc/ssl/certs/ca-certificates.crt).
+	Files []string
 }
 
 // BuildError is a failed compilation; Output is the go command's output.
@@ -88,12 +93,25 @@ func Build(o Options) error {
 	defer os.RemoveAll(tmp)
 
 	var extraEnv []string
+	kernelDir := info.Module.Dir // the kernel's module: the program's own, or the extracted copy
 	if info.Module.Path != stardust.ModulePath {
-		work, err := workspace(tmp, info.Module.Dir)
+		src, err := kernelSource()
+		if err != nil {
+			return err
+		}
+		kernelDir = src
+		work, err := workspace(tmp, info.Module.Dir, src)
 		if err != nil {
 			return err
 		}
 		extraEnv = append(extraEnv, "GOWORK="+work)
+	}
+
+	// The root filesystem: packed here, embedded into package
+	// kernel/files by two overlay files (see rootFSOverlay).
+	rootImg := filepath.Join(tmp, "rootfs.img")
+	if err := packRoot(rootImg, o.Files); err != nil {
+		return err
 	}
 
 	// The overlay adds one file to the main package: the kernel import, and
@@ -108,9 +126,11 @@ func Build(o Options) error {
 	if err := os.WriteFile(kfile, []byte(src), 0o644); err != nil {
 		return err
 	}
-	overlay, _ := json.Marshal(map[string]map[string]string{
-		"Replace": {filepath.Join(info.Dir, "zz_stardust_kernel.go"): kfile},
-	})
+	replace := map[string]string{filepath.Join(info.Dir, "zz_stardust_kernel.go"): kfile}
+	if err := rootFSOverlay(tmp, filepath.Join(kernelDir, "kernel", "files"), rootImg, replace); err != nil {
+		return err
+	}
+	overlay, _ := json.Marshal(map[string]map[string]string{"Replace": replace})
 	ovfile := filepath.Join(tmp, "overlay.json")
 	if err := os.WriteFile(ovfile, overlay, 0o644); err != nil {
 		return err
@@ -131,6 +151,44 @@ func Build(o Options) error {
 		return fmt.Errorf("%s: %w", o.Pkg, err)
 	}
 	return os.WriteFile(o.Output, img, 0o755)
+}
+
+// packRoot writes the image's root filesystem: the defaults Go programs
+// look for, then each HOSTDIR[:GUESTDIR] tree.
+func packRoot(path string, specs []string) error {
+	var b rootfs.Builder
+	if err := b.AddDefaults(rootfs.Defaults{}); err != nil {
+		return fmt.Errorf("root filesystem defaults: %v", err)
+	}
+	for _, spec := range specs {
+		if err := b.AddSpec(spec); err != nil {
+			return fmt.Errorf("-files %s: %v", spec, err)
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := b.WriteTo(f); err != nil {
+		f.Close()
+		return fmt.Errorf("packing the root filesystem: %v", err)
+	}
+	return f.Close()
+}
+
+// rootFSOverlay adds to package kernel/files (in dir) the packed image and
+// a file that embeds it and mounts it at start-up, before main's init.
+func rootFSOverlay(tmp, dir, img string, replace map[string]string) error {
+	src := "// Added by stardust build: the image's root filesystem.\n\npackage files\n\n" +
+		"import _ \"embed\"\n\n//go:embed zz_stardust_rootfs.img\nvar packedRoot string\n\n" +
+		"func init() { SetRootImage(packedRoot) }\n"
+	goFile := filepath.Join(tmp, "rootfs.go")
+	if err := os.WriteFile(goFile, []byte(src), 0o644); err != nil {
+		return err
+	}
+	replace[filepath.Join(dir, "zz_stardust_rootfs.go")] = goFile
+	replace[filepath.Join(dir, "zz_stardust_rootfs.img")] = img
+	return nil
 }
 
 // list runs `go list` and checks that pkg is something we can build.
@@ -193,11 +251,7 @@ func goList(dir, pkg, cgo string) (*pkgInfo, error) {
 // workspace writes a go.work that puts the user's module and the kernel's
 // source side by side, so the overlay's import resolves without any change
 // to the user's go.mod.
-func workspace(tmp, userModDir string) (string, error) {
-	src, err := kernelSource()
-	if err != nil {
-		return "", err
-	}
+func workspace(tmp, userModDir, src string) (string, error) {
 	out, err := exec.Command("go", "env", "GOVERSION").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOVERSION: %v", err)

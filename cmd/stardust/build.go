@@ -57,13 +57,10 @@ func build(o buildOptions) error {
 	default:
 		return fmt.Errorf("unknown -target %q (want vm, wasi or browser)", o.Target)
 	}
-	if len(o.Files) > 0 {
-		return errors.New("-files: packing a root filesystem into VM images is not implemented yet")
-	}
 	if o.Output == "" {
 		o.Output = defaultName(o.Pkg) + ".img"
 	}
-	return toolchain.Build(toolchain.Options{Pkg: o.Pkg, Output: o.Output})
+	return toolchain.Build(toolchain.Options{Pkg: o.Pkg, Output: o.Output, Files: o.Files})
 }
 
 // defaultName is the output name `go build` would pick for pkg.

@@ -2,7 +2,6 @@ package rootfs
 
 import (
 	"bufio"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"io/fs"
@@ -119,7 +118,9 @@ func (b *Builder) WriteTo(w io.Writer) (int64, error) {
 	}
 	var blobs []blob
 	byHost := map[[2]uint64]uint64{}
-	byHash := map[[32]byte]uint64{}
+	// In-memory contents are deduplicated by their bytes (the map key is
+	// the content itself: exact, and no hash package to link into images).
+	byData := map[string]uint64{}
 	end := dataOff
 	for i := range entries {
 		n := entries[i].node
@@ -130,7 +131,7 @@ func (b *Builder) WriteTo(w io.Writer) (int64, error) {
 		if n.hostPath != "" && n.hostID != [2]uint64{} {
 			off, dup = byHost[n.hostID]
 		} else if n.hostPath == "" {
-			off, dup = byHash[sha256.Sum256(n.data)]
+			off, dup = byData[string(n.data)]
 		}
 		if !dup {
 			off = end
@@ -139,7 +140,7 @@ func (b *Builder) WriteTo(w io.Writer) (int64, error) {
 			if n.hostPath != "" {
 				byHost[n.hostID] = off
 			} else {
-				byHash[sha256.Sum256(n.data)] = off
+				byData[string(n.data)] = off
 			}
 		}
 		entries[i].a, entries[i].b = off, uint64(n.size)

@@ -28,8 +28,9 @@ const (
 	SysKernelOpt = 4103 // KernelOption(buf, size) -> len: the kernel command line's options
 	SysPoolPut   = 4104 // PoolPut(kind, handle): a fresh socket for socket(2) to hand out
 	SysSetAddr   = 4105 // SetAddr(handle, which, buf, len): a socket's local (0) or peer (1) address
+	SysServe     = 4106 // Serve(): the server is starting; forward requests from now on
 	SysFirst     = SysWait
-	SysLast      = SysSetAddr
+	SysLast      = SysServe
 )
 
 // Why the pool and the address cache: Go's syscall package makes socket,
@@ -136,6 +137,29 @@ const (
 	OpRecvMsg  // recvmsg(fd, msg, flags) — msghdr and iovecs checked
 	OpLseek    // lseek(fd, off, whence)
 	OpRefill   // (asynchronous) put a new socket of kind Args[0] in the pool
+
+	// Path calls: Handle is the directory the path is relative to (the
+	// dirfd's description), or -1 for the working directory. Paths are
+	// NUL-terminated and checked.
+	OpOpenAt     // openat(dirfd, path, flags, mode) -> new handle
+	OpStatAt     // newfstatat(dirfd, path, st, flags)
+	OpReadlinkAt // readlinkat(dirfd, path, buf, size)
+	OpMkdirAt    // mkdirat(dirfd, path, mode)
+	OpUnlinkAt   // unlinkat(dirfd, path, flags)
+	OpRenameAt   // renameat2(olddirfd, old, Args[2] = the new dir's handle or -1, new, flags)
+	OpLinkAt     // linkat(olddirfd, old, Args[2] = the new dir's handle or -1, new, flags)
+	OpSymlinkAt  // symlinkat(target, Args[1] = dir handle (unused: Handle), path)
+	OpAccessAt   // faccessat2(dirfd, path, mode, flags)
+	OpChmodAt    // fchmodat(dirfd, path, mode, flags)
+	OpUtimensAt  // utimensat(dirfd, path, times, flags)
+	OpStatfsAt   // statfs(dirfd, path, buf) (path "" with AT_EMPTY_PATH semantics for fstatfs)
+	OpTruncateAt // truncate(path, size) / ftruncate(fd, size) with path 0
+	OpChdir      // chdir(path) / fchdir(fd) with path 0
+	OpGetcwd     // getcwd(buf, size)
+	OpGetdents   // getdents64(fd, buf, size)
+	OpFsync      // fsync(fd) (Args[1] = 1 for fdatasync)
+	OpPipe       // pipe2(fds, flags) -> read handle; Args[2] receives the write handle's
+	OpUmask      // umask(mask)
 	OpCount
 )
 
@@ -188,6 +212,14 @@ func Done(slot int32, result int64) {
 	if slot >= 0 {
 		call(SysDone, uintptr(slot), uintptr(result))
 	}
+}
+
+// Serve tells the kernel the server is starting, before its goroutine
+// first runs: from then on file and socket calls are queued for it rather
+// than answered "no such file" (as during the Go runtime's own start,
+// before any goroutine can run).
+func Serve() {
+	call(SysServe)
 }
 
 // PoolPut offers a fresh socket (its handle) for socket(2) of kind k.

@@ -33,7 +33,7 @@ var (
 	requests     [sched.MaxThreads]requestSlot
 	queue        [sched.MaxThreads]int32
 	qhead, qtail int
-	serviceUp    bool // a service goroutine has called SysWait at least once
+	serviceUp    bool // the server started (SysServe): forward from now on
 
 	// Readiness of service-side descriptions, pushed by SysReady.
 	svcReady    [bridge.MaxHandles]uint32
@@ -100,7 +100,6 @@ func sysBridgeWait(f *amd64.Frame) uintptr {
 	if _, ok := userBytes(out, unsafe.Sizeof(bridge.Request{}), true); !ok {
 		return errno(syscall.EFAULT)
 	}
-	serviceUp = true
 	for qhead == qtail && asyncHead == asyncTail {
 		if sched.Block(serviceKey, 0, true) == sched.WokenSignal {
 			return errno(syscall.EINTR)
@@ -223,5 +222,13 @@ func sysSetAddr(f *amd64.Frame) uintptr {
 	}
 	a := &addrs[h][which]
 	a.n = uint8(copy(a.b[:], b))
+	return 0
+}
+
+// sysBridgeServe (SysServe): the server is starting.
+//
+//go:nosplit
+func sysBridgeServe(f *amd64.Frame) uintptr {
+	serviceUp = true
 	return 0
 }

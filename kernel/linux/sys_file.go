@@ -121,25 +121,6 @@ func sysWritev(f *amd64.Frame) uintptr { return vectored(f, true) }
 //go:nosplit
 func sysClose(f *amd64.Frame) uintptr { return closeFD(int(f.RDI)) }
 
-// openat(dirfd, path, flags, mode): no filesystem yet. The path is still
-// checked, so a bad pointer is EFAULT as on Linux.
-//
-//go:nosplit
-func sysOpenat(f *amd64.Frame) uintptr {
-	if _, ok := cstring(uintptr(f.RSI), 4096); !ok {
-		return errno(syscall.EFAULT)
-	}
-	return errno(syscall.ENOENT)
-}
-
-//go:nosplit
-func sysOpen(f *amd64.Frame) uintptr {
-	if _, ok := cstring(uintptr(f.RDI), 4096); !ok {
-		return errno(syscall.EFAULT)
-	}
-	return errno(syscall.ENOENT)
-}
-
 const (
 	fDupfd        = 0
 	fGetfd        = 1

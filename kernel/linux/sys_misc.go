@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"github.com/stardust-go/stardust/kernel/arch/amd64"
+	"github.com/stardust-go/stardust/kernel/bridge"
 	"github.com/stardust-go/stardust/kernel/clock"
 	"github.com/stardust-go/stardust/kernel/mem"
 )
@@ -110,6 +111,9 @@ var umask uint64 = 0o022
 func sysUmask(f *amd64.Frame) uintptr {
 	old := umask
 	umask = f.RDI & 0o777
+	if serviceUp {
+		forward(bridge.OpUmask, -1, 0, umask, 0, 0, 0, 0, 0)
+	}
 	return uintptr(old)
 }
 
@@ -119,6 +123,12 @@ func sysUmask(f *amd64.Frame) uintptr {
 func sysGetcwd(f *amd64.Frame) uintptr {
 	if f.RSI < 2 {
 		return errno(syscall.ERANGE)
+	}
+	if serviceUp {
+		if _, ok := userBytes(uintptr(f.RDI), uintptr(f.RSI), true); !ok {
+			return errno(syscall.EFAULT)
+		}
+		return forward(bridge.OpGetcwd, -1, 0, f.RDI, f.RSI, 0, 0, 0, 0)
 	}
 	b, ok := userBytes(uintptr(f.RDI), 2, true)
 	if !ok {

@@ -60,6 +60,7 @@ var stardustTable = [...]handler{
 	bridge.SysKernelOpt - bridge.SysFirst: sysKernelOpt,
 	bridge.SysPoolPut - bridge.SysFirst:   sysPoolPut,
 	bridge.SysSetAddr - bridge.SysFirst:   sysSetAddr,
+	bridge.SysServe - bridge.SysFirst:     sysBridgeServe,
 }
 
 // DMAAlloc(size, physOut)

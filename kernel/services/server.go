@@ -61,6 +61,7 @@ var (
 // Start starts the server (once).
 func Start() {
 	started.Do(func() {
+		bridge.Serve()
 		go notifier()
 		go serve()
 	})
@@ -314,6 +315,9 @@ func do(r *bridge.Request) int64 {
 		refill(int(a[0]))
 		return 0
 	}
+	if res, ok := doPath(r); ok {
+		return res
+	}
 	d := get(r.Handle)
 	if d == nil {
 		return -int64(syscall.EBADF)
@@ -347,6 +351,9 @@ func do(r *bridge.Request) int64 {
 	case bridge.OpSetFlags:
 		applyFlags(r.Handle, d, int32(a[0]))
 		return 0
+	}
+	if res, ok := doFile(r, d); ok {
+		return res
 	}
 	return doSocket(r, d)
 }

@@ -308,3 +308,30 @@ func TestKernelPanicReport(t *testing.T) {
 	expectOutput(t, b, `backtrace:\n\[stardust\]   pc 0x[0-9a-f]+\n\[stardust\] +github.com/stardust-go/stardust/kernel.selfTestPanic\+0x[0-9a-f]+ .*kernel/kernel.go:\d+`)
 	expectOutput(t, b, `kernel/arch/amd64.boot64\+0x[0-9a-f]+ `)
 }
+
+// TestFiles packs a host directory with -files and checks what the program
+// sees: the packed files read-only at /data, the defaults in /etc, a
+// writable /tmp, the working directory and /proc.
+func TestFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("packed hello"), 0o644)
+	os.Mkdir(filepath.Join(dir, "sub"), 0o755)
+	os.Symlink("hello.txt", filepath.Join(dir, "link"))
+	img := filepath.Join(t.TempDir(), "files.img")
+	if err := toolchain.Build(toolchain.Options{Pkg: "./testdata/files", Output: img, Files: []string{dir + ":/data"}}); err != nil {
+		t.Fatal(err)
+	}
+	b := run(t, img, vmm.Config{})
+	expectExit(t, b, 0)
+	expectOutput(t, b, `hello.txt: "packed hello" <nil>
+ls /data: hello.txt,link,sub <nil>
+link -> hello.txt <nil>
+write to image: open /data/new: read-only file system
+/etc/hosts has localhost: true <nil>
+tmp: "first" <nil>
+stat: size=5 mode=-rw------- <nil>
+old name: true
+cwd: / -> /tmp/a
+somaxconn: "4096" <nil>`)
+}
