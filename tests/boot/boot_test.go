@@ -335,3 +335,16 @@ old name: true
 cwd: / -> /tmp/a
 somaxconn: "4096" <nil>`)
 }
+
+// TestPreemptSpinningGoroutines: goroutines in loops without function calls
+// (one per P) must not stop a timer or a forced GC: Go preempts them with
+// SIGURG through tgkill, which the kernel delivers.
+func TestPreemptSpinningGoroutines(t *testing.T) {
+	t.Parallel()
+	b := run(t, image(t, "spin"), vmm.Config{Timeout: time.Minute})
+	expectExit(t, b, 0)
+	m := expectOutput(t, b, `timer fired after (\d+) ms\nGC completed in (\d+) ms`)
+	if ms, _ := strconv.Atoi(m[1]); ms > 1000 {
+		t.Errorf("a 50 ms timer took %d ms", ms)
+	}
+}
