@@ -212,3 +212,14 @@ func (h *handle) WriteAt(p []byte, off int64) (int, error) {
 func (h *handle) Sync(dataOnly bool) error { return errno(h.fid.Fsync(dataOnly)) }
 
 func (h *handle) Close() error { return errno(h.fid.Clunk()) }
+
+// Dial starts a 9P session over tr (Tversion, with p9.DefaultMaxMessageSize
+// or the transport's limit) and attaches to the share: the one call the
+// kernel needs between a transport (virtio.P9) and vfs.Mount.
+func Dial(tr p9.Transport, opts Options) (*FS, error) {
+	c, err := p9.NewClient(tr, p9.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return New(c, opts)
+}

@@ -33,11 +33,7 @@ func mountShare(t *testing.T, srvOpts func(*p9test.Server), opts p9fs.Options, f
 	go func() { served <- srv.Serve(sEnd) }()
 	tr := p9.NewStream(cEnd, 0)
 	t.Cleanup(func() { tr.Close(); sEnd.Close(); <-served })
-	c, err := p9.NewClient(tr, p9.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs, err := p9fs.New(c, opts)
+	fs, err := p9fs.Dial(tr, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
