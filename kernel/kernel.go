@@ -116,6 +116,9 @@ func kernelMain(info uintptr) {
 		selfTestPanic() // proves the panic path: `stardust run` tests use it
 	}
 
+	startAPs()
+
+	amd64.Lock()
 	t := startProcess(&img)
 	if t == nil {
 		klog.Line("boot: cannot create the first thread")

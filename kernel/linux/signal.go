@@ -74,6 +74,8 @@ func Post(t *sched.Thread, sig int, code int64, addr uint64) {
 	if t.State == sched.Blocked && t.Interruptible && t.SigMask&(1<<(sig-1)) == 0 {
 		sched.Wake(t, sched.WokenSignal)
 	}
+	sched.Kick(t) // running on another CPU: make it enter the kernel
+
 }
 
 // ReturnToUser runs on every return to ring 3: it delivers one pending,

@@ -19,6 +19,7 @@ func fakePhys(t *testing.T, size uintptr) {
 	resetFrames()
 	physToVirt = base - physStart
 	flushTLB = func(uintptr) {}
+	shootdown = func() {}
 	root = 0
 	nvmas = 0
 }

@@ -1,5 +1,7 @@
 package mem
 
+import "github.com/stardust-go/stardust/kernel/arch/amd64"
+
 // The program's mappings. Go reserves large PROT_NONE ranges, commits parts
 // of them with MAP_FIXED, and returns memory with MADV_DONTNEED; all of it
 // is anonymous memory, so a mapping is a range with protection bits and
@@ -150,10 +152,19 @@ func carve(start, end uintptr) bool {
 //
 //go:nosplit
 func freePages(start, end uintptr) {
+	freed := false
 	for va := start; va < end; va += PageSize {
 		if pa, ok := UnmapPage(va); ok {
 			FreeFrame(pa)
+			freed = true
 		}
+	}
+	if freed {
+		// Other CPUs may still cache the old translations. (The frames
+		// could be reused before they flush, but every CPU is either in
+		// ring 3 or waiting for the kernel lock, which this one holds
+		// until all have flushed.)
+		shootdown()
 	}
 }
 
@@ -260,6 +271,7 @@ func Protect(addr, length uintptr, prot uint32) bool {
 			SetFlags(va, pteFlags(prot))
 		}
 	}
+	shootdown()
 	return true
 }
 
@@ -297,8 +309,14 @@ func HandleFault(va uintptr, write, exec bool) int {
 		return FaultAccess
 	}
 	page := pageDown(va)
-	if Lookup(page)&PTEPresent != 0 {
-		return FaultAccess // present but the access is not allowed
+	if e := Lookup(page); e&PTEPresent != 0 {
+		// Another CPU mapped it while this one waited for the kernel lock
+		// (or this CPU's TLB was stale): if the entry allows the access,
+		// retrying it is all there is to do.
+		if (!write || e&PTEWrite != 0) && (!exec || e&PTENoExec == 0) && e&PTEUser != 0 {
+			return FaultHandled
+		}
+		return FaultAccess
 	}
 	f := AllocZeroFrame()
 	if f == 0 {
@@ -367,3 +385,7 @@ func MapPhysical(pa, size uintptr, flags uint64) uintptr {
 	}
 	return va + pa&(PageSize-1)
 }
+
+// shootdown makes the other CPUs drop stale translations (a variable so
+// host tests can run without an APIC).
+var shootdown = amd64.ShootdownAll

@@ -12,23 +12,34 @@ import (
 // runnable thread have the CPU.
 const TimeSlice = 10_000_000 // 10 ms
 
+// MaxCPUs bounds the processors the kernel uses.
+const MaxCPUs = 16
+
 // CPU is one processor's scheduling state. GS points at its first field.
 type CPU struct {
 	amd64.CPUBlock
 	// Kernel structures hold no Go pointers: a pointer store would get a
 	// write barrier, which must never run in trap context.
-	tables  uintptr // *amd64.Tables
-	current uintptr // *Thread
-	idleKSP uintptr // kernel stack of the boot context, used while idle
-
-	sliceEnd int64 // when the running thread's time slice ends
-
-	runHead, runTail int32 // run queue (thread index+1)
-
-	apicTicksPerMs uint64
+	tables   uintptr // *amd64.Tables
+	current  uintptr // *Thread, or 0 while the scheduler loop runs
+	schedKSP uintptr // the scheduler loop's saved stack pointer
+	sliceEnd int64   // when the running thread's time slice ends
+	apicID   uint32
+	index    int
+	idle     bool // halted in the scheduler loop, waiting for work
 }
 
-var cpu0 uintptr
+// The run queue is shared by all CPUs (thread index+1; 0 = none); the
+// kernel lock protects it, like everything in trap context.
+var (
+	runHead, runTail int32
+	cpus             [MaxCPUs]uintptr
+	ncpus            int
+	apicTicksPerMs   uint64
+)
+
+//go:nosplit
+func cpu() *CPU { return (*CPU)(unsafe.Pointer(amd64.CPUSelf())) }
 
 //go:nosplit
 func (c *CPU) cur() *Thread { return (*Thread)(unsafe.Pointer(c.current)) }
@@ -36,50 +47,80 @@ func (c *CPU) cur() *Thread { return (*Thread)(unsafe.Pointer(c.current)) }
 //go:nosplit
 func (c *CPU) tablesPtr() *amd64.Tables { return (*amd64.Tables)(unsafe.Pointer(c.tables)) }
 
-//go:nosplit
-func cpu() *CPU { return (*CPU)(unsafe.Pointer(cpu0)) }
-
-// Init sets up the thread table, this CPU's descriptor tables and its
-// LAPIC timer. It must run after mem.Activate.
+// Init sets up the thread table and the boot CPU: its descriptor tables
+// and its LAPIC timer. It must run after mem.Activate.
 //
 //go:nosplit
 func Init(apicVA uintptr) bool {
-	size := unsafe.Sizeof([MaxThreads]Thread{}) + unsafe.Sizeof(CPU{}) + amd64.TablesSize + 2*mem.PageSize
-	base := allocPages(size)
-	if base == 0 {
+	threadTable = allocPages(unsafe.Sizeof([MaxThreads]Thread{}))
+	if threadTable == 0 {
 		return false
 	}
-	threadTable = base
-	cpu0 = base + unsafe.Sizeof([MaxThreads]Thread{})
-	c := cpu()
-	c.tables = (cpu0 + unsafe.Sizeof(CPU{}) + 15) &^ 15
-	ist := mem.MapKernelStack(MaxThreads, KernelStackSize) // emergency stack
-	if ist == 0 {
-		return false
-	}
-	amd64.InitCPU(c.tablesPtr(), &c.CPUBlock, ist)
 	amd64.InitAPIC(apicVA)
+	if !initCPU(0, amd64.APICID()) {
+		return false
+	}
 	calibrateAPIC()
 	return true
 }
 
+// initCPU sets up the running CPU as CPU index.
+//
+//go:nosplit
+func initCPU(index int, apicID uint32) bool {
+	base := allocPages(unsafe.Sizeof(CPU{}) + amd64.TablesSize + 16)
+	if base == 0 {
+		return false
+	}
+	c := (*CPU)(unsafe.Pointer(base))
+	c.tables = (base + unsafe.Sizeof(CPU{}) + 15) &^ 15
+	c.index, c.apicID = index, apicID
+	if index > 0 {
+		c.KernelFS = cpuAt(0).KernelFS // one shared kernel TLS block: its g is a dummy
+	}
+	ist := mem.MapKernelStack(MaxThreads+2*index, KernelStackSize) // emergency stack
+	if ist == 0 {
+		return false
+	}
+	amd64.InitCPU(c.tablesPtr(), &c.CPUBlock, ist)
+	cpus[index&(MaxCPUs-1)] = base
+	if index >= ncpus {
+		ncpus = index + 1
+	}
+	amd64.AddOnlineCPU(apicID)
+	return true
+}
+
+//go:nosplit
+func cpuAt(i int) *CPU { return (*CPU)(unsafe.Pointer(cpus[i&(MaxCPUs-1)])) }
+
+// InitAP sets up an application processor, on its own stack: its
+// descriptor tables and LAPIC (the timer rate is the boot CPU's).
+//
+//go:nosplit
+func InitAP(index int) bool {
+	amd64.InitAPIC(0)
+	return initCPU(index, amd64.APICID())
+}
+
+// SchedulerStack maps the stack an application processor's scheduler
+// loop runs on.
+//
+//go:nosplit
+func SchedulerStack(index int) uintptr {
+	return mem.MapKernelStack(MaxThreads+2*index+1, KernelStackSize)
+}
+
 // allocPages returns zeroed, physically contiguous kernel memory from the
-// direct map (bump allocation is in address order, so consecutive frames
-// are contiguous at boot; this is checked).
+// direct map.
 //
 //go:nosplit
 func allocPages(size uintptr) uintptr {
-	n := (size + mem.PageSize - 1) / mem.PageSize
-	first := mem.AllocZeroFrame()
-	if first == 0 {
+	f := mem.AllocContiguous((size + mem.PageSize - 1) / mem.PageSize)
+	if f == 0 {
 		return 0
 	}
-	for i := uintptr(1); i < n; i++ {
-		if f := mem.AllocZeroFrame(); f != first+i*mem.PageSize {
-			return 0
-		}
-	}
-	return mem.P2V(first)
+	return mem.P2V(f)
 }
 
 // calibrateAPIC measures the LAPIC timer's rate against the TSC.
@@ -95,22 +136,53 @@ func calibrateAPIC() {
 	}
 	elapsed := uint64(start - amd64.TimerCount())
 	amd64.TimerOneShot(0)
-	cpu().apicTicksPerMs = elapsed / 2
-	if cpu().apicTicksPerMs == 0 {
-		cpu().apicTicksPerMs = 1_000_000
+	apicTicksPerMs = elapsed / 2
+	if apicTicksPerMs == 0 {
+		apicTicksPerMs = 1_000_000
 	}
 }
 
-// Start runs thread t; the boot context becomes this CPU's idle context.
+// Start makes t (if not nil) runnable and turns the calling context (the
+// boot stack, or an application processor's) into this CPU's scheduler
+// loop. The caller holds the kernel lock. It never returns.
 //
 //go:nosplit
 func Start(t *Thread) {
+	if t != nil {
+		t.State = Blocked
+		Wake(t, WokenNormally)
+	}
+	run()
+}
+
+// run is a CPU's scheduler loop. A thread that gives up the CPU switches
+// to it (Schedule); it picks the next runnable thread, or halts until an
+// interrupt brings work. Running it on the CPU's own stack, never on a
+// blocked thread's, means another CPU can resume that thread at once.
+//
+//go:nosplit
+func run() {
 	c := cpu()
-	t.State = Running
-	c.current = uintptr(unsafe.Pointer(t))
-	c.sliceEnd = clock.Nanotime() + TimeSlice
-	switchTo(t)
-	amd64.Swtch(&c.idleKSP, t.ksp)
+	for {
+		wakeExpired()
+		if t := dequeue(); t != nil {
+			t.State = Running
+			t.onCPU = int32(c.index)
+			c.current = uintptr(unsafe.Pointer(t))
+			c.sliceEnd = clock.Nanotime() + TimeSlice
+			switchTo(t)
+			armTimer()
+			amd64.Swtch(&c.schedKSP, t.ksp)
+			c.current = 0
+			continue
+		}
+		c.idle = true
+		armTimer()
+		amd64.Unlock()
+		amd64.WaitForInterrupt()
+		amd64.Lock()
+		c.idle = false
+	}
 }
 
 //go:nosplit
@@ -130,27 +202,34 @@ func SetFS(v uint64) {
 
 //go:nosplit
 func enqueue(t *Thread) {
-	c := cpu()
 	idx := int32(indexOf(t)) + 1
 	t.next = 0
-	if c.runTail == 0 {
-		c.runHead = idx
+	if runTail == 0 {
+		runHead = idx
 	} else {
-		ThreadAt(int(c.runTail - 1)).next = idx
+		ThreadAt(int(runTail - 1)).next = idx
 	}
-	c.runTail = idx
+	runTail = idx
+	// An idle CPU halts until an interrupt: send it one.
+	self := cpu()
+	for i := 0; i < ncpus && i < MaxCPUs; i++ {
+		if o := cpuAt(i); o != self && o.idle {
+			o.idle = false
+			amd64.SendIPI(o.apicID, amd64.VecWake)
+			break
+		}
+	}
 }
 
 //go:nosplit
 func dequeue() *Thread {
-	c := cpu()
-	if c.runHead == 0 {
+	if runHead == 0 {
 		return nil
 	}
-	t := ThreadAt(int(c.runHead - 1))
-	c.runHead = t.next
-	if c.runHead == 0 {
-		c.runTail = 0
+	t := ThreadAt(int(runHead - 1))
+	runHead = t.next
+	if runHead == 0 {
+		runTail = 0
 	}
 	t.next = 0
 	return t
@@ -195,7 +274,7 @@ func Block(key uintptr, deadline int64, interruptible bool) int32 {
 //go:nosplit
 func Yield() {
 	t := Current()
-	if cpu().runHead == 0 {
+	if runHead == 0 {
 		return
 	}
 	t.State = Runnable
@@ -203,36 +282,14 @@ func Yield() {
 	Schedule()
 }
 
-// Schedule switches to the next runnable thread; the current thread must
-// already be Blocked, Runnable (and queued) or Dead. While nothing is
-// runnable the CPU halts until an interrupt makes something runnable.
+// Schedule gives up the CPU: the current thread must already be Blocked,
+// Runnable (and queued) or Dead. It switches to this CPU's scheduler loop
+// and returns when some CPU runs the thread again.
 //
 //go:nosplit
 func Schedule() {
-	c := cpu()
-	prev := c.cur()
-	var next *Thread
-	for {
-		wakeExpired()
-		if next = dequeue(); next != nil {
-			break
-		}
-		if prev.State == Running {
-			next = prev
-			break
-		}
-		armTimer()
-		amd64.WaitForInterrupt()
-	}
-	next.State = Running
-	c.sliceEnd = clock.Nanotime() + TimeSlice
-	armTimer()
-	if next == prev {
-		return
-	}
-	c.current = uintptr(unsafe.Pointer(next))
-	switchTo(next)
-	amd64.Swtch(&prev.ksp, next.ksp)
+	t := Current()
+	amd64.Swtch(&t.ksp, cpu().schedKSP)
 }
 
 // wakeExpired wakes every blocked thread whose deadline has passed.
@@ -257,7 +314,7 @@ func wakeExpired() {
 func armTimer() {
 	c := cpu()
 	next := int64(0)
-	if c.runHead != 0 {
+	if runHead != 0 && c.current != 0 {
 		next = c.sliceEnd
 	}
 	tab := table()
@@ -275,7 +332,7 @@ func armTimer() {
 	if d < 10_000 {
 		d = 10_000 // 10 µs: the interrupt must come after we return
 	}
-	ticks := uint64(d) * c.apicTicksPerMs / 1_000_000
+	ticks := uint64(d) * apicTicksPerMs / 1_000_000
 	if ticks > 0xFFFFFFFF {
 		ticks = 0xFFFFFFFF
 	}
@@ -294,7 +351,7 @@ func Tick(fromUser bool) {
 	amd64.EOI()
 	c := cpu()
 	wakeExpired()
-	if fromUser && c.runHead != 0 && clock.Nanotime() >= c.sliceEnd {
+	if fromUser && c.current != 0 && runHead != 0 && clock.Nanotime() >= c.sliceEnd {
 		t := c.cur()
 		t.State = Runnable
 		enqueue(t)
@@ -307,7 +364,20 @@ func Tick(fromUser bool) {
 // NumCPU is the number of CPUs threads run on.
 //
 //go:nosplit
-func NumCPU() int { return 1 }
+func NumCPU() int { return ncpus }
+
+// Kick makes a thread running on another CPU enter the kernel soon (so a
+// signal posted to it is delivered): an IPI to that CPU.
+//
+//go:nosplit
+func Kick(t *Thread) {
+	if t.State != Running {
+		return
+	}
+	if c := cpuAt(int(t.onCPU)); c != cpu() {
+		amd64.SendIPI(c.apicID, amd64.VecWake)
+	}
+}
 
 // LiveThreads counts threads that have not exited.
 //

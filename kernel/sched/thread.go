@@ -65,7 +65,8 @@ type Thread struct {
 	ClearTID uintptr       // CLONE_CHILD_CLEARTID address
 	SigInfo  [32][2]uint64 // per signal: si_code, si_addr of a pending fault
 
-	next int32 // run-queue link (index+1; 0 = none)
+	next  int32 // run-queue link (index+1; 0 = none)
+	onCPU int32 // the CPU it runs (or last ran) on
 }
 
 var threadTable uintptr // *[MaxThreads]Thread in kernel memory
@@ -107,7 +108,9 @@ func NewThread(frame *amd64.Frame) *Thread {
 	tab := table()
 	for i := range tab {
 		t := &tab[i]
-		if t.State != Free && !(t.State == Dead && t != cpu().cur()) {
+		// A dead thread's slot is free: it switched to a scheduler loop
+		// for the last time before anyone could take the kernel lock.
+		if t.State != Free && t.State != Dead {
 			continue
 		}
 		if t.kstackTop == 0 {
@@ -126,7 +129,7 @@ func NewThread(frame *amd64.Frame) *Thread {
 		*f = *frame
 		sp := top - amd64.FrameSize - 16
 		*(*uintptr)(unsafe.Pointer(sp)) = 0
-		*(*uintptr)(unsafe.Pointer(sp + 8)) = amd64.TrapReturnPC()
+		*(*uintptr)(unsafe.Pointer(sp + 8)) = amd64.ThreadStartPC()
 		t.ksp = sp
 		return t
 	}

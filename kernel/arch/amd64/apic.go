@@ -37,7 +37,9 @@ func apicWrite(reg uintptr, v uint32) { *(*uint32)(unsafe.Pointer(apicBase + reg
 //
 //go:nosplit
 func InitAPIC(base uintptr) {
-	apicBase = base
+	if base != 0 {
+		apicBase = base // the same address on every CPU; 0 keeps it
+	}
 	// Remap the 8259s away from the exception vectors, then mask them all.
 	Outb(0x20, 0x11)
 	Outb(0xA0, 0x11)

@@ -16,9 +16,24 @@ func kernelMain(startInfo uintptr)
 //go:linkname kernelTrap github.com/stardust-go/stardust/kernel.trap
 func kernelTrap(f *Frame)
 
+// trapGo runs the kernel's trap handler under the kernel lock. Two cases
+// skip the lock: a TLB shootdown (its sender holds the lock and waits for
+// us) and an exception in the kernel itself (a bug: the lock may be ours
+// already, and the report must not wait).
+//
 //go:nosplit
 func trapGo(f *Frame) {
+	if f.Vector == VecTLB {
+		tlbInterrupt()
+		return
+	}
+	if f.CS&3 == 0 && f.Vector < 32 {
+		kernelTrap(f)
+		return
+	}
+	Lock()
 	kernelTrap(f)
+	Unlock()
 }
 
 // boot64 is called by pvhEntry once the CPU is in 64-bit mode, on the boot

@@ -204,3 +204,59 @@ TEXT ·entryAddrs(SB), NOSPLIT, $0-32
 	LEAQ ·trapReturn(SB), AX
 	MOVQ AX, trapret+24(FP)
 	RET
+
+// func CPUSelf() uintptr: the running CPU's CPUBlock (GS:0).
+TEXT ·CPUSelf(SB), NOSPLIT, $0-8
+	MOVQ 0(GS), AX
+	MOVQ AX, ret+0(FP)
+	RET
+
+// func spinWindow() lets pending interrupts in for a moment while
+// spinning for the kernel lock (see Lock), so that a TLB shootdown or a
+// wake-up IPI aimed at this CPU is not stuck behind the lock's holder.
+TEXT ·spinWindow(SB), NOSPLIT, $0
+	STI
+	PAUSE
+	CLI
+	RET
+
+// threadStart is where a new thread's first Swtch returns: it releases
+// the kernel lock its creator's CPU held across the switch, then returns
+// to ring 3 through the thread's Frame.
+TEXT ·threadStart(SB), NOSPLIT|NOFRAME, $0
+	CALL ·Unlock(SB)
+	JMP ·trapReturn(SB)
+
+// apEntry is where an application processor arrives from the real-mode
+// trampoline, in 64-bit mode on its own stack, with the kernel's page
+// tables. SI holds its kernel TLS block (for FS), DI its index.
+TEXT ·apEntry(SB), NOSPLIT|NOFRAME, $0
+	MOVQ SI, AX
+	MOVQ AX, DX
+	SHRQ $32, DX
+	MOVL $0xC0000100, CX // IA32_FS_BASE
+	WRMSR
+	SUBQ $16, SP
+	MOVQ DI, 0(SP)
+	CALL ·apGo(SB)
+aphalt:
+	CLI
+	HLT
+	JMP aphalt
+
+// func apEntryPC() uintptr
+TEXT ·apEntryPC(SB), NOSPLIT, $0-8
+	LEAQ ·apEntry(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET
+
+// func threadStartPC() uintptr
+TEXT ·threadStartPC(SB), NOSPLIT, $0-8
+	LEAQ ·threadStart(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET
+
+TEXT ·ReloadCR3(SB), NOSPLIT, $0
+	MOVQ CR3, AX
+	MOVQ AX, CR3
+	RET

@@ -13,3 +13,6 @@ func kernelMain(uintptr) { panic("kernelMain called in a host test") }
 
 //go:linkname trap github.com/stardust-go/stardust/kernel.trap
 func trap(uintptr) { panic("trap called in a host test") }
+
+//go:linkname apMain github.com/stardust-go/stardust/kernel.apMain
+func apMain(int) { panic("apMain called in a host test") }
