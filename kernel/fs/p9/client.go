@@ -214,6 +214,9 @@ func (c *Client) check(req, resp []byte, n int, err error) (*Decoder, error) {
 	if err != nil {
 		return nil, &ProtocolError{op, err}
 	}
+	if n < 0 || n > len(resp) {
+		return nil, &ProtocolError{op, fmt.Errorf("transport returned %d bytes for a %d-byte buffer", n, len(resp))}
+	}
 	size, typ, tag, ok := Header(resp[:n])
 	switch {
 	case !ok || int(size) != n:

@@ -2,6 +2,7 @@ package p9
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"syscall"
 )
@@ -291,7 +292,13 @@ func (f *Fid) ReadDirAll() ([]Dirent, error) {
 			return all, nil
 		}
 		all = append(all, ents...)
-		off = ents[len(ents)-1].Offset
+		next := ents[len(ents)-1].Offset
+		if next == off {
+			// The cookie did not move: a server bug that would
+			// otherwise list the same entries forever.
+			return nil, &ProtocolError{"readdir", errors.New("directory offset does not advance")}
+		}
+		off = next
 	}
 }
 

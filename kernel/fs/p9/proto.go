@@ -186,16 +186,25 @@ func NewMessage(typ uint8, tag uint16, capacity int) *Encoder {
 	return e
 }
 
+// U8, U16, U32 and U64 append little-endian integers.
 func (e *Encoder) U8(v uint8)   { e.b = append(e.b, v) }
 func (e *Encoder) U16(v uint16) { e.b = binary.LittleEndian.AppendUint16(e.b, v) }
 func (e *Encoder) U32(v uint32) { e.b = binary.LittleEndian.AppendUint32(e.b, v) }
 func (e *Encoder) U64(v uint64) { e.b = binary.LittleEndian.AppendUint64(e.b, v) }
+
+// Str appends a string: len[2] then the bytes.
 func (e *Encoder) Str(s string) {
 	e.U16(uint16(len(s)))
 	e.b = append(e.b, s...)
 }
+
+// Data appends count[4] then the bytes (Twrite, Rread, Rreaddir).
 func (e *Encoder) Data(p []byte) { e.U32(uint32(len(p))); e.b = append(e.b, p...) }
-func (e *Encoder) Qid(q Qid)     { e.U8(q.Type); e.U32(q.Version); e.U64(q.Path) }
+
+// Qid appends type[1] version[4] path[8].
+func (e *Encoder) Qid(q Qid) { e.U8(q.Type); e.U32(q.Version); e.U64(q.Path) }
+
+// Time appends sec[8] nsec[8].
 func (e *Encoder) Time(t syscall.Timespec) {
 	e.U64(uint64(t.Sec))
 	e.U64(uint64(t.Nsec))
@@ -217,6 +226,7 @@ type Decoder struct {
 	bad bool
 }
 
+// Take returns the next n bytes without copying.
 func (d *Decoder) Take(n int) []byte {
 	if d.bad || len(d.b) < n {
 		// Hand back zeros for fixed-size fields; nothing for a count
@@ -232,12 +242,19 @@ func (d *Decoder) Take(n int) []byte {
 	return p
 }
 
+// U8, U16, U32 and U64 read little-endian integers.
 func (d *Decoder) U8() uint8   { return d.Take(1)[0] }
 func (d *Decoder) U16() uint16 { return binary.LittleEndian.Uint16(d.Take(2)) }
 func (d *Decoder) U32() uint32 { return binary.LittleEndian.Uint32(d.Take(4)) }
 func (d *Decoder) U64() uint64 { return binary.LittleEndian.Uint64(d.Take(8)) }
+
+// Str reads len[2] and that many bytes.
 func (d *Decoder) Str() string { return string(d.Take(int(d.U16()))) }
-func (d *Decoder) Qid() Qid    { return Qid{Type: d.U8(), Version: d.U32(), Path: d.U64()} }
+
+// Qid reads type[1] version[4] path[8].
+func (d *Decoder) Qid() Qid { return Qid{Type: d.U8(), Version: d.U32(), Path: d.U64()} }
+
+// Time reads sec[8] nsec[8].
 func (d *Decoder) Time() syscall.Timespec {
 	return syscall.Timespec{Sec: int64(d.U64()), Nsec: int64(d.U64())}
 }
@@ -245,6 +262,7 @@ func (d *Decoder) Time() syscall.Timespec {
 // Data returns a count[4]-prefixed byte string without copying.
 func (d *Decoder) Data() []byte { return d.Take(int(d.U32())) }
 
+// Err reports whether any read ran past the end of the message.
 func (d *Decoder) Err() error {
 	if d.bad {
 		return errShort
