@@ -75,6 +75,7 @@ func initCPU(index int, apicID uint32) bool {
 	c := (*CPU)(unsafe.Pointer(base))
 	c.tables = (base + unsafe.Sizeof(CPU{}) + 15) &^ 15
 	c.index, c.apicID = index, apicID
+	c.Index = uintptr(index)
 	if index > 0 {
 		c.KernelFS = cpuAt(0).KernelFS // one shared kernel TLS block: its g is a dummy
 	}

@@ -27,6 +27,12 @@ func trapGo(f *Frame) {
 		tlbInterrupt()
 		return
 	}
+	if f.Vector == VecWake && f.CS&3 == 0 {
+		// A wake-up for a CPU halted in the kernel (idle, or waiting for
+		// the lock): being woken is all it needed.
+		EOI()
+		return
+	}
 	if f.CS&3 == 0 && f.Vector < 32 {
 		kernelTrap(f)
 		return

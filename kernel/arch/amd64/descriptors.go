@@ -25,6 +25,8 @@ type CPUBlock struct {
 	KernelStackTop uintptr // top of the running thread's kernel stack
 	KernelFS       uintptr // FS base while in the kernel (a TLS block whose g is a dummy)
 	UserFS         uintptr // FS base to return to ring 3 with (the thread's TLS)
+	Index          uintptr // the CPU's number (0 = the boot CPU)
+	APICID         uint32
 }
 
 // InitCPU builds and loads this CPU's GDT, TSS and IDT, enables SYSCALL and
@@ -76,6 +78,8 @@ func InitCPU(t *Tables, cpu *CPUBlock, ist1 uintptr) {
 	Wrmsr(MsrSFMASK, FlagIF|FlagTF|FlagDF|FlagAC|FlagNT|FlagIOPL)
 
 	cpu.Self = uintptr(unsafe.Pointer(cpu))
+	cpu.APICID = APICID()
+	Wrmsr(MsrTSCAux, uint64(cpu.Index)) // RDTSCP reports which CPU it ran on
 	if cpu.KernelFS == 0 {
 		cpu.KernelFS = uintptr(Rdmsr(MsrFSBase)) // the boot TLS block set by pvhEntry
 	}

@@ -17,21 +17,52 @@ import _ "unsafe" // for go:linkname
 // runs on one at a time. It is the simplest design that is correct, and
 // the kernel's data structures need no finer locks.
 
-var kernelLock uint32
+var (
+	kernelLock  uint32
+	lockWaiters uint32 // bit i: CPU i halted waiting for the lock
+)
 
-// Lock takes the kernel lock, letting interrupts in while it waits.
+// Lock takes the kernel lock. It spins a while with interrupts let in (so
+// a shootdown or wake-up aimed at this CPU is answered), then halts until
+// the holder's Unlock wakes it: with more virtual CPUs than the host has
+// cores, a spinning CPU would take the host core the holder needs.
 //
 //go:nosplit
 func Lock() {
-	for !atomic.CompareAndSwapUint32(&kernelLock, 0, 1) {
-		spinWindow()
+	for spins := 0; !atomic.CompareAndSwapUint32(&kernelLock, 0, 1); spins++ {
+		if spins < 1_000_000 {
+			spinWindow()
+			continue
+		}
+		c := (*CPUBlock)(unsafe.Pointer(CPUSelf()))
+		bit := uint32(1) << (c.Index & 31)
+		atomic.OrUint32(&lockWaiters, bit)
+		if atomic.CompareAndSwapUint32(&kernelLock, 0, 1) {
+			atomic.AndUint32(&lockWaiters, ^bit)
+			return
+		}
+		WaitForInterrupt()
+		atomic.AndUint32(&lockWaiters, ^bit)
+		spins = 0
 	}
 }
 
-// Unlock releases the kernel lock.
+// Unlock releases the kernel lock and wakes one halted waiter.
 //
 //go:nosplit
-func Unlock() { atomic.StoreUint32(&kernelLock, 0) }
+func Unlock() {
+	atomic.StoreUint32(&kernelLock, 0)
+	if w := atomic.LoadUint32(&lockWaiters); w != 0 {
+		i := 0
+		for w&1 == 0 {
+			w >>= 1
+			i++
+		}
+		if i < nonline {
+			SendIPI(onlineIDs[i], VecWake)
+		}
+	}
+}
 
 func spinWindow()
 func threadStart()
