@@ -31,10 +31,16 @@ func freePort(t *testing.T) int {
 
 // background boots a VM and returns a function that waits for its end.
 func background(t *testing.T, img string, c vmm.Config) func() boot {
+	wait, _ := backgroundOut(t, img, c)
+	return wait
+}
+
+// backgroundOut is background that also returns the live console.
+func backgroundOut(t *testing.T, img string, c vmm.Config) (func() boot, *syncBuffer) {
 	t.Helper()
 	requireQEMU(t)
-	var out syncBuffer
-	c.Image, c.Stdout = img, &out
+	out := &syncBuffer{}
+	c.Image, c.Stdout = img, out
 	if c.Timeout == 0 {
 		c.Timeout = 3 * time.Minute
 	}
@@ -46,7 +52,19 @@ func background(t *testing.T, img string, c vmm.Config) func() boot {
 		}
 		done <- boot{out.String(), res}
 	}()
-	return func() boot { return <-done }
+	return func() boot { return <-done }, out
+}
+
+// waitFor waits until the console shows s.
+func waitFor(t *testing.T, out *syncBuffer, s string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the guest never printed %q; console:\n%s", s, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 type syncBuffer struct {
@@ -172,7 +190,11 @@ func TestGuestHTTPClient(t *testing.T) {
 func TestUDPEcho(t *testing.T) {
 	t.Parallel()
 	port := freePort(t)
-	wait := background(t, image(t, "udpecho"), vmm.Config{Ports: []string{fmt.Sprintf("%d:9001/udp", port)}, Args: []string{"1"}})
+	wait, out := backgroundOut(t, image(t, "udpecho"), vmm.Config{Ports: []string{fmt.Sprintf("%d:9001/udp", port)}, Args: []string{"1"}})
+	// A datagram that arrives before the guest listens is answered with
+	// "port unreachable", which QEMU's user network reports to the host
+	// socket: wait until the guest is ready.
+	waitFor(t, out, "ready")
 	c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		t.Fatal(err)

@@ -79,7 +79,6 @@ func InitCPU(t *Tables, cpu *CPUBlock, ist1 uintptr) {
 
 	cpu.Self = uintptr(unsafe.Pointer(cpu))
 	cpu.APICID = APICID()
-	Wrmsr(MsrTSCAux, uint64(cpu.Index)) // RDTSCP reports which CPU it ran on
 	if cpu.KernelFS == 0 {
 		cpu.KernelFS = uintptr(Rdmsr(MsrFSBase)) // the boot TLS block set by pvhEntry
 	}

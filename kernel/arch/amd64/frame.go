@@ -36,8 +36,8 @@ const (
 	VecPageFault   = 14
 	VecFPU         = 16
 	VecSIMD        = 19
-	VecTimer       = 32 // LAPIC timer
-	VecIPI         = 33 // wake-up/reschedule IPI
+	VecTimer       = 32   // LAPIC timer
+	VecIPI         = 0xE0 // wake-up IPI (see smp.go for why so high)
 	VecSpurious    = 255
 )
 

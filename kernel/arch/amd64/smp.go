@@ -30,7 +30,7 @@ var (
 //go:nosplit
 func Lock() {
 	for spins := 0; !atomic.CompareAndSwapUint32(&kernelLock, 0, 1); spins++ {
-		if spins < 1_000_000 {
+		if spins < 50_000 {
 			spinWindow()
 			continue
 		}
@@ -47,18 +47,16 @@ func Lock() {
 	}
 }
 
-// Unlock releases the kernel lock and wakes one halted waiter.
+// Unlock releases the kernel lock and wakes every halted waiter (waking
+// just one could pick a CPU whose bit is set but that is already awake,
+// and leave the others halted with no timer to wake them).
 //
 //go:nosplit
 func Unlock() {
 	atomic.StoreUint32(&kernelLock, 0)
-	if w := atomic.LoadUint32(&lockWaiters); w != 0 {
-		i := 0
-		for w&1 == 0 {
-			w >>= 1
-			i++
-		}
-		if i < nonline {
+	w := atomic.LoadUint32(&lockWaiters)
+	for i := 0; w != 0 && i < nonline; i, w = i+1, w>>1 {
+		if w&1 != 0 {
 			SendIPI(onlineIDs[i], VecWake)
 		}
 	}
@@ -202,10 +200,15 @@ func waitICR() {
 	}
 }
 
-// IPI vectors.
+// IPI vectors. The LAPIC delivers a vector only if its priority class
+// (vector/16) is above that of every interrupt the CPU is still handling
+// (not yet EOI'd). A CPU waiting for the kernel lock inside a timer or
+// device interrupt handler must still receive these, so they sit above
+// every other vector: otherwise a shootdown waits for a CPU that waits for
+// the lock (seen: a hang with four vCPUs).
 const (
-	VecWake = VecIPI // wake a halted CPU / make it re-check signals
-	VecTLB  = 34     // flush the TLB (shootdown)
+	VecWake = VecIPI // 0xE0: wake a halted CPU / make it re-check signals
+	VecTLB  = 0xF0   // flush the TLB (shootdown)
 )
 
 // tlbPending counts CPUs that have not yet flushed for the current

@@ -1,5 +1,5 @@
-// Busy goroutines, one per P, record which CPU they run on (RDTSCP reports
-// IA32_TSC_AUX, which the kernel sets to the CPU's number).
+// Busy goroutines, one per P, record which CPU they run on (CPUID reports
+// the APIC ID of the CPU that executes it; QEMU numbers them from 0).
 package main
 
 import (
@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-func rdtscpAux() uint32
+func apicID() uint32
 
 func main() {
 	n := runtime.GOMAXPROCS(0)
@@ -28,7 +28,7 @@ func main() {
 					x += j
 				}
 				_ = x
-				c := rdtscpAux()
+				c := apicID()
 				mu.Lock()
 				seen[c] = true
 				mu.Unlock()
