@@ -99,10 +99,11 @@ type Device struct {
 	SubsystemID               uint16
 	BARs                      []BAR // one entry per decoder; a 64-bit BAR is one entry
 	Caps                      []Capability
-	MSIX                      *MSIX // nil when the function has no MSI-X capability
-	InterruptPin              uint8 // 0 none, 1..4 = INTA#..INTD# (PCI §6.2.4)
-	InterruptLine             uint8 // what firmware routed the pin to (PIC IRQ; advisory)
-	SecondaryBus, Subordinate uint8 // bridges only
+	MSIX                      *MSIX   // nil when the function has no MSI-X capability
+	InterruptPin              uint8   // 0 none, 1..4 = INTA#..INTD# (PCI §6.2.4)
+	InterruptLine             uint8   // what firmware routed the pin to (PIC IRQ; advisory)
+	SecondaryBus, Subordinate uint8   // bridges only
+	Parent                    *Device // the bridge in front of the function; nil on bus 0
 
 	cs ConfigSpace
 }

@@ -262,3 +262,41 @@ func TestMSIXEntry(t *testing.T) {
 		t.Error("SetEntry accepted vector 3 of 3")
 	}
 }
+
+func TestQ35GSI(t *testing.T) {
+	devs := pci.Scan(pcitest.Q35())
+	for _, tc := range []struct {
+		a   pci.Address
+		gsi uint32
+	}{
+		{at(0, 3, 0), 23},    // slot 3, INTA → PIRQH
+		{at(0, 4, 0), 20},    // slot 4, INTA → PIRQE
+		{at(0, 5, 0), 21},    // slot 5, INTA → PIRQF
+		{at(0, 0x1f, 2), 16}, // slot 31, INTA → PIRQA
+		// 01:00.0 INTA behind the root port at slot 6: the swizzle
+		// keeps INTA (device 0), slot 6 → PIRQG.
+		{at(1, 0, 0), 22},
+	} {
+		if g, ok := pci.Q35GSI(find(t, devs, tc.a)); !ok || g != tc.gsi {
+			t.Errorf("%s: GSI %d (%v), want %d", tc.a, g, ok, tc.gsi)
+		}
+	}
+	if _, ok := pci.Q35GSI(find(t, devs, at(0, 0, 0))); ok {
+		t.Error("host bridge has no interrupt pin")
+	}
+	if p := find(t, devs, at(1, 0, 0)).Parent; p == nil || p.Addr != at(0, 6, 0) {
+		t.Errorf("01:00.0 parent %v", p)
+	}
+}
+
+// The bridge swizzle: INTB of device 2 behind a bridge at slot 7 arrives
+// as pin ((2-1+2) mod 4)+1 = INTD of slot 7.
+func TestRootINTxSwizzle(t *testing.T) {
+	s := pcitest.NewSpace()
+	s.Add(at(0, 7, 0), pcitest.NewBridge(0x1b36, 0x1, 0, 1, 1))
+	s.Add(at(1, 2, 0), pcitest.NewFunction(0x1234, 0x1, 0xff, 0, 0, 0).Interrupt(2, 0))
+	devs := pci.Scan(s)
+	if slot, pin := find(t, devs, at(1, 2, 0)).RootINTx(); slot != 7 || pin != 4 {
+		t.Errorf("RootINTx = slot %d pin %d, want 7 and 4", slot, pin)
+	}
+}

@@ -12,7 +12,7 @@ package pci
 // before drivers use the devices.
 func Scan(cs ConfigSpace) []*Device {
 	s := scanner{cs: cs, seen: map[uint8]bool{}}
-	s.bus(0)
+	s.bus(0, nil)
 	return s.devs
 }
 
@@ -22,13 +22,13 @@ type scanner struct {
 	devs []*Device
 }
 
-func (s *scanner) bus(bus uint8) {
+func (s *scanner) bus(bus uint8, parent *Device) {
 	if s.seen[bus] {
 		return
 	}
 	s.seen[bus] = true
 	for dev := uint8(0); dev < 32; dev++ {
-		d := s.function(Address{bus, dev, 0})
+		d := s.function(Address{bus, dev, 0}, parent)
 		if d == nil {
 			continue
 		}
@@ -38,7 +38,7 @@ func (s *scanner) bus(bus uint8) {
 		// function number.
 		if s.cs.Read32(bus, dev, 0, offHeaderType&^3)>>16&0x80 != 0 {
 			for fn := uint8(1); fn < 8; fn++ {
-				s.function(Address{bus, dev, fn})
+				s.function(Address{bus, dev, fn}, parent)
 			}
 		}
 	}
@@ -46,12 +46,12 @@ func (s *scanner) bus(bus uint8) {
 
 // function reads one function's header, records it and descends into it
 // if it is a bridge. It returns nil when nothing answers at a.
-func (s *scanner) function(a Address) *Device {
+func (s *scanner) function(a Address, parent *Device) *Device {
 	id := s.cs.Read32(a.Bus, a.Device, a.Function, offVendorID)
 	if uint16(id) == 0xffff {
 		return nil // master abort: no function here
 	}
-	d := &Device{Addr: a, cs: s.cs, VendorID: uint16(id), DeviceID: uint16(id >> 16)}
+	d := &Device{Addr: a, cs: s.cs, Parent: parent, VendorID: uint16(id), DeviceID: uint16(id >> 16)}
 	class := d.Read32(offRevision)
 	d.Revision, d.ProgIF = uint8(class), uint8(class>>8)
 	d.Subclass, d.Class = uint8(class>>16), uint8(class>>24)
@@ -73,7 +73,7 @@ func (s *scanner) function(a Address) *Device {
 	d.MSIX = readMSIX(d)
 	s.devs = append(s.devs, d)
 	if d.HeaderType == 1 && d.SecondaryBus != 0 {
-		s.bus(d.SecondaryBus)
+		s.bus(d.SecondaryBus, d)
 	}
 	return d
 }
