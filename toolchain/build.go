@@ -110,7 +110,11 @@ func Build(o Options) error {
 	// The root filesystem: packed here, embedded into package
 	// kernel/files by two overlay files (see rootFSOverlay).
 	rootImg := filepath.Join(tmp, "rootfs.img")
-	if err := packRoot(rootImg, o.Files); err != nil {
+	usesX509, err := dependsOn(o.Dir, o.Pkg, "crypto/x509")
+	if err != nil {
+		return err
+	}
+	if err := packRoot(rootImg, o.Files, usesX509); err != nil {
 		return err
 	}
 
@@ -154,10 +158,13 @@ func Build(o Options) error {
 }
 
 // packRoot writes the image's root filesystem: the defaults Go programs
-// look for, then each HOSTDIR[:GUESTDIR] tree.
-func packRoot(path string, specs []string) error {
+// look for (the host's CA bundle only for programs that verify
+// certificates: it is a quarter of a megabyte), then each
+// HOSTDIR[:GUESTDIR] tree. QEMU's user network has its DNS server at
+// 10.0.2.3, so that is the default /etc/resolv.conf.
+func packRoot(path string, specs []string, caBundle bool) error {
 	var b rootfs.Builder
-	if err := b.AddDefaults(rootfs.Defaults{}); err != nil {
+	if err := b.AddDefaults(rootfs.Defaults{NoCABundle: !caBundle, Nameservers: []string{"10.0.2.3"}}); err != nil {
 		return fmt.Errorf("root filesystem defaults: %v", err)
 	}
 	for _, spec := range specs {
