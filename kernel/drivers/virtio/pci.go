@@ -70,7 +70,6 @@ const NoVector = 0xffff
 // window is one virtio structure: a range of a mapped BAR.
 type window struct {
 	r       PCIRegisters
-	bar     int
 	off, n  uint32
 	present bool
 }
@@ -165,7 +164,7 @@ func NewPCI(dev *pci.Device, mapBAR MapBAR) (*PCI, error) {
 			mapped[barIdx] = r
 		}
 		usesIO = usesIO || bar.Kind == pci.BARIO
-		*w = window{r: r, bar: barIdx, off: off, n: n, present: true}
+		*w = window{r: r, off: off, n: n, present: true}
 	}
 	switch {
 	case !p.common.present || !p.notify.present || !p.isr.present:
@@ -189,6 +188,7 @@ func (p *PCI) UseMSIX(config uint16, queue func(q int) uint16) {
 	p.msix, p.configVector, p.queueVector = true, config, queue
 }
 
+// Accessors for common-configuration fields, each at its own width.
 func (p *PCI) c8(off uint32) uint8      { return p.common.r.Read8(p.common.off + off) }
 func (p *PCI) c16(off uint32) uint16    { return p.common.r.Read16(p.common.off + off) }
 func (p *PCI) c32(off uint32) uint32    { return p.common.r.Read32(p.common.off + off) }
@@ -196,15 +196,22 @@ func (p *PCI) w8(off uint32, v uint8)   { p.common.r.Write8(p.common.off+off, v)
 func (p *PCI) w16(off uint32, v uint16) { p.common.r.Write16(p.common.off+off, v) }
 func (p *PCI) w32(off uint32, v uint32) { p.common.r.Write32(p.common.off+off, v) }
 func (p *PCI) w64(off uint32, v uint64) { p.w32(off, uint32(v)); p.w32(off+4, uint32(v>>32)) }
+
+// Legacy is false: the legacy I/O-port interface is never used, even on
+// transitional devices.
 func (p *PCI) Legacy() bool             { return false }
 func (p *PCI) DeviceID() uint32         { return p.id }
 func (p *PCI) NumQueues() int           { return p.numQueues }
 func (p *PCI) Device() *pci.Device      { return p.dev }
 func (p *PCI) ConfigGeneration() uint32 { return uint32(p.c8(commonConfigGeneration)) }
 func (p *PCI) Status() uint8            { return p.c8(commonDeviceStatus) }
+
+// deviceCfgOK reports whether n bytes at off lie in the device-specific
+// configuration structure.
 func (p *PCI) deviceCfgOK(off, n int) bool {
 	return p.device.present && off >= 0 && uint32(off+n) <= p.device.n
 }
+
 func (p *PCI) devAddr(off int) uint32 { return p.device.off + uint32(off) }
 
 // InterruptStatus reads the ISR status byte. Reading it also clears it
