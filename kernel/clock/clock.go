@@ -79,16 +79,16 @@ func readPIT() uint16 {
 	return uint16(hi)<<8 | uint16(lo)
 }
 
-// calibrateTSC counts TSC ticks across 10 ms of PIT ticks. (Every boot
-// pays for this window, so it is kept short; 10 ms of a 1.19 MHz counter
-// read within a microsecond gives the rate to about 0.01%.)
+// calibrateTSC counts TSC ticks across 5 ms of PIT ticks. (Every boot
+// pays for this window, so it is kept short; 5 ms of a 1.19 MHz counter
+// read within a microsecond gives the rate to about 0.02%.)
 //
 //go:nosplit
 func calibrateTSC() uint64 {
 	amd64.Outb(0x43, 0x34) // channel 0, lo/hi byte, mode 2
 	amd64.Outb(0x40, 0)
 	amd64.Outb(0x40, 0)
-	const want = pitHz / 100
+	const want = pitHz / 200
 	prev := readPIT()
 	elapsed := uint32(0)
 	t0 := amd64.Rdtsc()
