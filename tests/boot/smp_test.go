@@ -47,3 +47,17 @@ func TestSMPGCChurn(t *testing.T) {
 		})
 	}
 }
+
+// TestTLBShootdown: munmap and MADV_DONTNEED on one CPU while another keeps
+// reading the page: the reader must fault, or see the fresh zero page, not
+// the old data through a stale TLB entry.
+func TestTLBShootdown(t *testing.T) {
+	for _, n := range []int{1, 2, 4} {
+		t.Run(fmt.Sprintf("smp%d", n), func(t *testing.T) {
+			t.Parallel()
+			b := run(t, image(t, "tlb"), vmm.Config{SMP: n, Timeout: 2 * time.Minute})
+			expectExit(t, b, 0)
+			expectOutput(t, b, "munmap: reader faulted: true\nmadvise: reader sees zeros: true")
+		})
+	}
+}
