@@ -36,6 +36,7 @@ type Config struct {
 	Options []string      // kernel options (words before "--" on the command line)
 	Net     string        // "" (user networking if the image has a network stack), "user", "none" or "tap:IFNAME"
 	Ports   []string      // with user networking: HOSTPORT:GUESTPORT[/udp], forwarded from 127.0.0.1
+	Shares  []string      // HOSTDIR:GUESTDIR[:ro], shared over virtio-9p
 }
 
 // How a VM ended.
@@ -198,7 +199,48 @@ func (c *Config) qemuArgs(ctlFile string) ([]string, error) {
 		"-device", "isa-debugcon,iobase=0xe9,chardev=stardustctl",
 	}
 	args = append(args, netArgs...)
+	shareArgs, err := c.shares()
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, shareArgs...)
 	return append(args, c.Extra...), nil
+}
+
+// shares returns the QEMU arguments for c.Shares: one virtio-9p device per
+// share, whose mount tag is the guest path (the guest mounts it there).
+func (c *Config) shares() ([]string, error) {
+	if len(c.Shares) == 0 {
+		return nil, nil
+	}
+	if c.Machine != "" && c.Machine != "microvm" {
+		return nil, fmt.Errorf("-v needs -machine microvm for now (the virtio-pci driver is not wired in yet)")
+	}
+	args := []string{"-global", "virtio-mmio.force-legacy=false"}
+	for i, sh := range c.Shares {
+		parts := strings.Split(sh, ":")
+		ro := false
+		if len(parts) == 3 && parts[2] == "ro" {
+			ro, parts = true, parts[:2]
+		}
+		if len(parts) != 2 || parts[0] == "" || !strings.HasPrefix(parts[1], "/") {
+			return nil, fmt.Errorf("bad share %q: want HOSTDIR:GUESTDIR[:ro] with an absolute GUESTDIR", sh)
+		}
+		host, err := filepath.Abs(parts[0])
+		if err != nil {
+			return nil, err
+		}
+		if st, err := os.Stat(host); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("share %q: %s is not a directory", sh, host)
+		}
+		qemuEsc := func(s string) string { return strings.ReplaceAll(s, ",", ",,") }
+		fsdev := fmt.Sprintf("local,id=fs%d,path=%s,security_model=none", i, qemuEsc(host))
+		if ro {
+			fsdev += ",readonly=on"
+		}
+		args = append(args, "-fsdev", fsdev, "-device", fmt.Sprintf("virtio-9p-device,fsdev=fs%d,mount_tag=%s", i, qemuEsc(parts[1])))
+	}
+	return args, nil
 }
 
 // network returns the QEMU arguments and kernel options for c's network.

@@ -37,7 +37,7 @@ func cmdRun(args []string) int {
 	fs.Var(&ports, "p", "forward HOSTPORT:GUESTPORT[/udp] from 127.0.0.1 to the program (repeatable)")
 	netMode := fs.String("net", "", "network: user (QEMU's user networking; the default for images that use package net), none, or tap:IFNAME")
 	vols := listFlag{}
-	fs.Var(&vols, "v", "share HOSTDIR:GUESTDIR[:ro] (wasm targets)")
+	fs.Var(&vols, "v", "share HOSTDIR:GUESTDIR[:ro] with the program over virtio-9p (repeatable)")
 	fs.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: stardust run [flags] IMAGE|PKG|FILE.wasm [-- ARGS...]\n\n"+
 			"Boots IMAGE (or builds the main package PKG first) under QEMU with the serial\n"+
@@ -78,9 +78,6 @@ func cmdRun(args []string) int {
 		}
 		return status
 	}
-	if len(o.Volumes) > 0 {
-		return fail("-v is not implemented for VM images yet (9P shares are an open issue)")
-	}
 
 	img := target
 	if st, err := os.Stat(target); err != nil || st.IsDir() {
@@ -108,7 +105,7 @@ func cmdRun(args []string) int {
 	defer stop()
 	res, err := vmm.Run(ctx, vmm.Config{
 		Image: img, Memory: *mem, Machine: *machine, Accel: *accel, SMP: *smp,
-		Args: o.Args, Env: o.Env, Timeout: o.Timeout, Net: *netMode, Ports: o.Ports,
+		Args: o.Args, Env: o.Env, Timeout: o.Timeout, Net: *netMode, Ports: o.Ports, Shares: o.Volumes,
 		Name:  strings.TrimSuffix(filepath.Base(img), ".img"),
 		Extra: strings.Fields(os.Getenv("STARDUST_QEMU_ARGS")), // for debugging, e.g. "-d int,cpu_reset -D qemu.log"
 	})

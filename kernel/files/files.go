@@ -16,7 +16,11 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/stardust-go/stardust/kernel/bridge"
+	"github.com/stardust-go/stardust/kernel/devices"
+	"github.com/stardust-go/stardust/kernel/drivers/virtio"
 	"github.com/stardust-go/stardust/kernel/fs/imagefs"
+	"github.com/stardust-go/stardust/kernel/fs/p9/p9fs"
 	"github.com/stardust-go/stardust/kernel/fs/synthfs"
 	"github.com/stardust-go/stardust/kernel/fs/tmpfs"
 	"github.com/stardust-go/stardust/kernel/fs/vfs"
@@ -52,8 +56,40 @@ func setup(img []byte) error {
 	if err := v.Mount("/sys", synthfs.NewSys(facts), 0); err != nil {
 		return err
 	}
+	mountShares(v)
 	services.SetFS(v)
 	return nil
+}
+
+// mountShares mounts every host directory shared over virtio-9p (`stardust
+// run -v HOSTDIR:GUESTDIR`): the device's mount tag is the guest path.
+func mountShares(v *vfs.VFS) {
+	for _, d := range devices.VirtioMMIO(virtio.DeviceID9P) {
+		if err := mountShare(v, d); err != nil {
+			fmt.Fprintf(os.Stderr, "[stardust] files: 9P share: %v\n", err)
+		}
+	}
+}
+
+func mountShare(v *vfs.VFS, d bridge.Device) error {
+	tr, err := devices.Transport(d)
+	if err != nil {
+		return err
+	}
+	drv, err := virtio.NewP9(tr, devices.DMA{}, virtio.P9Options{})
+	if err != nil {
+		return err
+	}
+	devices.ServeIRQ(d.GSI, drv.HandleInterrupt)
+	guest := drv.MountTag()
+	if !strings.HasPrefix(guest, "/") {
+		return fmt.Errorf("mount tag %q is not an absolute guest path", guest)
+	}
+	fs, err := p9fs.Dial(drv, p9fs.Options{})
+	if err != nil {
+		return fmt.Errorf("%s: %v", guest, err)
+	}
+	return v.Mount(guest, fs, 0)
 }
 
 // facts describes the machine for /proc and /sys.

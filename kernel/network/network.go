@@ -19,9 +19,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/stardust-go/stardust/kernel/bridge"
+	"github.com/stardust-go/stardust/kernel/devices"
 	"github.com/stardust-go/stardust/kernel/drivers/virtio"
 	"github.com/stardust-go/stardust/kernel/fdesc"
 	knet "github.com/stardust-go/stardust/kernel/net"
@@ -147,72 +147,19 @@ func parseOptions(cmdline string) options {
 
 // findNIC drives the first virtio-net device, if there is one.
 func findNIC() (*virtio.Net, error) {
-	for _, d := range bridge.Devices() {
-		if d.Kind != bridge.DevVirtioMMIO || d.ID != virtio.DeviceIDNet {
-			continue
-		}
-		va, err := bridge.MapMMIO(d.Phys, d.Size)
-		if err != nil {
-			return nil, fmt.Errorf("virtio-net: mapping registers: %v", err)
-		}
-		tr, err := virtio.NewMMIO(mmio(va))
+	for _, d := range devices.VirtioMMIO(virtio.DeviceIDNet) {
+		tr, err := devices.Transport(d)
 		if err != nil {
 			return nil, err
 		}
-		nic, err := virtio.NewNet(tr, dma{})
+		nic, err := virtio.NewNet(tr, devices.DMA{})
 		if err != nil {
 			return nil, err
 		}
-		go serveIRQ(d.GSI, nic)
+		devices.ServeIRQ(d.GSI, nic.HandleInterrupt)
 		return nic, nil
 	}
 	return nil, nil
-}
-
-// serveIRQ is the NIC's bottom half: each interrupt wakes it, and it lets
-// the driver collect completed buffers.
-func serveIRQ(gsi uint32, nic *virtio.Net) {
-	var seen uint64
-	for {
-		n, err := bridge.IRQWait(gsi, seen)
-		if err != nil {
-			continue // EINTR: a signal for this thread
-		}
-		seen = n
-		nic.HandleInterrupt()
-	}
-}
-
-// dma allocates device-visible memory from the kernel.
-type dma struct{}
-
-func (dma) Alloc(size, align int) ([]byte, uint64, error) {
-	if align > 4096 {
-		return nil, 0, fmt.Errorf("dma: alignment %d not supported", align)
-	}
-	return bridge.DMAAlloc(size)
-}
-
-// mmio accesses device registers mapped by the kernel. The accessors are
-// not inlined, so the compiler cannot merge or drop the loads and stores.
-type mmio uintptr
-
-//go:noinline
-func (m mmio) Read8(off uint32) uint8 { return *(*uint8)(unsafe.Pointer(uintptr(m) + uintptr(off))) }
-
-//go:noinline
-func (m mmio) Read16(off uint32) uint16 {
-	return *(*uint16)(unsafe.Pointer(uintptr(m) + uintptr(off)))
-}
-
-//go:noinline
-func (m mmio) Read32(off uint32) uint32 {
-	return *(*uint32)(unsafe.Pointer(uintptr(m) + uintptr(off)))
-}
-
-//go:noinline
-func (m mmio) Write32(off uint32, v uint32) {
-	*(*uint32)(unsafe.Pointer(uintptr(m) + uintptr(off))) = v
 }
 
 func logf(format string, args ...any) {

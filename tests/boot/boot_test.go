@@ -348,3 +348,27 @@ func TestPreemptSpinningGoroutines(t *testing.T) {
 		t.Errorf("a 50 ms timer took %d ms", ms)
 	}
 }
+
+// TestHostShare shares a host directory over virtio-9p (-v): the guest
+// reads a host file and writes one the host then sees; a read-only share
+// refuses the write.
+func TestHostShare(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "from-host.txt"), []byte("hello from the host"), 0o644)
+	b := run(t, image(t, "share"), vmm.Config{Shares: []string{dir + ":/host"}})
+	expectExit(t, b, 0)
+	expectOutput(t, b, `read: "hello from the host" <nil>\nwrite: <nil>\nentries: 2 <nil>`)
+	if got, err := os.ReadFile(filepath.Join(dir, "from-guest.txt")); err != nil || string(got) != "written by the guest" {
+		t.Fatalf("host sees %q, %v", got, err)
+	}
+
+	ro := t.TempDir()
+	os.WriteFile(filepath.Join(ro, "from-host.txt"), []byte("hello from the host"), 0o644)
+	b = run(t, image(t, "share"), vmm.Config{Shares: []string{ro + ":/host:ro"}})
+	expectExit(t, b, 0)
+	expectOutput(t, b, `read: "hello from the host" <nil>\nwrite: open /host/from-guest.txt: (read-only file system|permission denied)`)
+	if _, err := os.Stat(filepath.Join(ro, "from-guest.txt")); err == nil {
+		t.Fatal("a read-only share was written")
+	}
+}
