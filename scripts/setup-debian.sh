@@ -24,3 +24,13 @@ if ! have go; then
 	echo "setup: Go 1.26 is needed (https://go.dev/dl/); it is not installed" >&2
 	exit 1
 fi
+
+# WebAssembly browser target (issue 6): the end-to-end test in wasm/browser
+# drives Debian's headless chromium over --remote-debugging-pipe with a small
+# Go client, so neither node nor playwright is needed.
+if ! have chromium; then
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO=sudo
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
