@@ -202,19 +202,20 @@ func TestBrowserFiles(t *testing.T) {
 	defer cancel()
 	page := browserPage(t, ctx, bundle(t, "../../examples/wasm-files", tree+":/data"))
 
-	for url, want := range map[string]string{
-		"app/static/hello.txt":            "200 embedded hello\n",
-		"app/file?path=/data/etc/motd":    "200 packed at build time\n",
-		"app/file?path=data/etc/motd":     "200 packed at build time\n", // relative to "/"
-		"app/ls?path=/data/etc":           "200 motd other\n",
-		"app/file?path=/data/etc/missing": "404 open /data/etc/missing: No such file or directory\n",
-		"app/write?path=/data/etc/motd":   "200 open /data/etc/motd: Read-only file system\n",
-		"app/whoami":                      "200 nobody\n",
-		"app/login?name=ada":              "200 ada\n", // Set-Cookie kept by the worker, redirect kept under app/
-		"app/whoami?again":                "200 ada\n",
+	// In order: the cookie checks depend on it.
+	for _, c := range []struct{ url, want string }{
+		{"app/static/hello.txt", "200 embedded hello\n"},
+		{"app/file?path=/data/etc/motd", "200 packed at build time\n"},
+		{"app/file?path=data/etc/motd", "200 packed at build time\n"}, // relative to "/"
+		{"app/ls?path=/data/etc", "200 motd other\n"},
+		{"app/file?path=/data/etc/missing", "404 open /data/etc/missing: No such file or directory\n"},
+		{"app/write?path=/data/etc/motd", "200 open /data/etc/motd: Read-only file system\n"},
+		{"app/whoami", "200 nobody\n"},
+		{"app/login?name=ada", "200 ada\n"}, // Set-Cookie kept by the worker, redirect kept under app/
+		{"app/whoami?again", "200 ada\n"},
 	} {
-		if got := fetchJS(t, ctx, page, url, ""); got != want {
-			t.Errorf("GET %s: %q, want %q", url, got, want)
+		if got := fetchJS(t, ctx, page, c.url, ""); got != c.want {
+			t.Errorf("GET %s: %q, want %q", c.url, got, c.want)
 		}
 	}
 	var loc string
