@@ -37,6 +37,7 @@ type Config struct {
 	Net     string        // "" (user networking if the image has a network stack), "user", "none" or "tap:IFNAME"
 	Ports   []string      // with user networking: HOSTPORT:GUESTPORT[/udp], forwarded from 127.0.0.1
 	Shares  []string      // HOSTDIR:GUESTDIR[:ro], shared over virtio-9p
+	Disks   []string      // FILE[:GUESTPATH], raw ext4 images attached over virtio-blk (see DiskSpec)
 }
 
 // How a VM ended.
@@ -204,7 +205,63 @@ func (c *Config) qemuArgs(ctlFile string) ([]string, error) {
 		return nil, err
 	}
 	args = append(args, shareArgs...)
+	diskArgs, diskOpts, err := c.disks()
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, diskArgs...)
+	for i, a := range args {
+		if a == "-append" {
+			args[i+1] = Cmdline(name, c.Args, c.Env, append(append(netOpts, diskOpts...), c.Options...))
+		}
+	}
 	return append(args, c.Extra...), nil
+}
+
+// disks returns the QEMU arguments and kernel options for c.Disks: each a
+// virtio-blk device with serial diskN, and the option disk.diskN=GUESTPATH
+// that tells the kernel where to mount it. Raw images, write-back cache
+// with flushes passed through: what the guest fsyncs is on the host disk.
+func (c *Config) disks() (args, opts []string, err error) {
+	if len(c.Disks) == 0 {
+		return nil, nil, nil
+	}
+	if c.Machine != "" && c.Machine != "microvm" {
+		return nil, nil, fmt.Errorf("-disk needs -machine microvm for now (the virtio-pci driver is not wired in yet)")
+	}
+	args = []string{"-global", "virtio-mmio.force-legacy=false"}
+	for i, d := range c.Disks {
+		file, guest := DiskSpec(d, i)
+		if file == "" || !strings.HasPrefix(guest, "/") || strings.ContainsAny(guest, " \t") {
+			return nil, nil, fmt.Errorf("bad disk %q: want FILE[:GUESTPATH] with an absolute GUESTPATH without spaces", d)
+		}
+		abs, err := filepath.Abs(file)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return nil, nil, fmt.Errorf("disk %q: %v", d, err)
+		}
+		id := fmt.Sprintf("disk%d", i)
+		args = append(args,
+			"-drive", fmt.Sprintf("file=%s,format=raw,if=none,id=%s,cache=writeback", strings.ReplaceAll(abs, ",", ",,"), id),
+			"-device", fmt.Sprintf("virtio-blk-device,drive=%s,serial=%s", id, id))
+		opts = append(opts, fmt.Sprintf("disk.%s=%s", id, guest))
+	}
+	return args, opts, nil
+}
+
+// DiskSpec splits the i-th -disk argument FILE[:GUESTPATH]; the guest
+// path defaults to /data for the first disk and /dataN for the N-th.
+func DiskSpec(spec string, i int) (file, guest string) {
+	file, guest, ok := strings.Cut(spec, ":")
+	if !ok {
+		guest = "/data"
+		if i > 0 {
+			guest = fmt.Sprintf("/data%d", i+1)
+		}
+	}
+	return file, guest
 }
 
 // shares returns the QEMU arguments for c.Shares: one virtio-9p device per

@@ -35,6 +35,9 @@ func cmdRun(args []string) int {
 	fs.DurationVar(&o.Timeout, "timeout", 0, "kill the VM after this long (exit status 124)")
 	ports := listFlag{}
 	fs.Var(&ports, "p", "forward HOSTPORT:GUESTPORT[/udp] from 127.0.0.1 to the program (repeatable)")
+	disks := listFlag{}
+	fs.Var(&disks, "disk", "attach FILE[:GUESTPATH], a raw ext4 image mounted at GUESTPATH (default /data, /data2, ...); created with -disk-size if FILE does not exist (repeatable)")
+	diskSize := fs.String("disk-size", "64M", "size of disk images -disk creates")
 	netMode := fs.String("net", "", "network: user (QEMU's user networking; the default for images that use package net), none, or tap:IFNAME")
 	vols := listFlag{}
 	fs.Var(&vols, "v", "share HOSTDIR:GUESTDIR[:ro] with the program over virtio-9p (repeatable)")
@@ -101,11 +104,17 @@ func cmdRun(args []string) int {
 		}
 	}
 
+	for _, d := range disks {
+		if err := ensureDisk(d, *diskSize); err != nil {
+			return fail("%v", err)
+		}
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	res, err := vmm.Run(ctx, vmm.Config{
 		Image: img, Memory: *mem, Machine: *machine, Accel: *accel, SMP: *smp,
-		Args: o.Args, Env: o.Env, Timeout: o.Timeout, Net: *netMode, Ports: o.Ports, Shares: o.Volumes,
+		Args: o.Args, Env: o.Env, Timeout: o.Timeout, Net: *netMode, Ports: o.Ports, Shares: o.Volumes, Disks: disks,
 		Name:  strings.TrimSuffix(filepath.Base(img), ".img"),
 		Extra: strings.Fields(os.Getenv("STARDUST_QEMU_ARGS")), // for debugging, e.g. "-d int,cpu_reset -D qemu.log"
 	})

@@ -57,6 +57,7 @@ func setup(img []byte) error {
 		return err
 	}
 	mountShares(v)
+	mountDisks(v)
 	services.SetFS(v)
 	return nil
 }

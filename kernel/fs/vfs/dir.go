@@ -36,7 +36,6 @@ func (d *dirDesc) ReadAt([]byte, int64) (int, error)  { return 0, syscall.EISDIR
 func (d *dirDesc) Write([]byte) (int, error)          { return 0, syscall.EBADF }
 func (d *dirDesc) WriteAt([]byte, int64) (int, error) { return 0, syscall.EBADF }
 func (d *dirDesc) Close() error                       { d.v.releaseFlock(d.d, d); return nil }
-func (d *dirDesc) Sync(bool) error                    { return nil }
 func (d *dirDesc) Stat(st *syscall.Stat_t) error      { return statDentry(d.d, st) }
 func (d *dirDesc) SetFlags(flags int) error {
 	d.mu.Lock()
@@ -45,6 +44,15 @@ func (d *dirDesc) SetFlags(flags int) error {
 	return nil
 }
 func (d *dirDesc) Flags() int { d.mu.Lock(); defer d.mu.Unlock(); return d.flags }
+
+// Sync makes the directory's entries durable: the file system's FSSyncer,
+// if it has one (file systems without a disk have nothing to do).
+func (d *dirDesc) Sync(bool) error {
+	if s, ok := d.d.mnt.fs.(FSSyncer); ok {
+		return s.Sync()
+	}
+	return nil
+}
 
 func statDentry(d *Dentry, st *syscall.Stat_t) error {
 	a, err := d.node.Attr()

@@ -122,6 +122,14 @@ type HandleSyncer interface {
 	Sync(dataOnly bool) error
 }
 
+// FSSyncer is an optional Filesystem method that makes every completed
+// change durable (a journal commit). fsync of a directory calls it, so a
+// program that fsyncs the directory after a rename or create, as careful
+// programs do, knows the name is on disk.
+type FSSyncer interface {
+	Sync() error
+}
+
 // DeviceNode is a node that makes its own open file descriptions:
 // /dev/null, FIFOs, synthetic files.
 type DeviceNode interface {

@@ -1,0 +1,74 @@
+package files
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/stardust-go/stardust/kernel/bridge"
+	"github.com/stardust-go/stardust/kernel/devices"
+	"github.com/stardust-go/stardust/kernel/drivers/virtio"
+	"github.com/stardust-go/stardust/kernel/fs/ext4"
+	"github.com/stardust-go/stardust/kernel/fs/ext4fs"
+	"github.com/stardust-go/stardust/kernel/fs/vfs"
+)
+
+// Volumes: `stardust run -disk FILE:GUESTPATH` attaches FILE as a
+// virtio-blk disk with serial "diskN" and passes the kernel option
+// disk.diskN=GUESTPATH; each disk holds an ext4 file system, mounted
+// there read-write (read-only with a message if it has features Stardust
+// does not write). A goroutine commits the journal every few seconds, so
+// a crash loses at most that much of what was not fsynced.
+
+const commitEvery = 5 * time.Second
+
+func mountDisks(v *vfs.VFS) {
+	paths := map[string]string{}
+	for _, w := range strings.Fields(bridge.KernelOptions()) {
+		if k, val, ok := strings.Cut(w, "="); ok && strings.HasPrefix(k, "disk.") {
+			paths[strings.TrimPrefix(k, "disk.")] = val
+		}
+	}
+	for _, d := range devices.VirtioMMIO(virtio.DeviceIDBlock) {
+		if err := mountDisk(v, d, paths); err != nil {
+			fmt.Fprintf(os.Stderr, "[stardust] files: disk: %v\n", err)
+		}
+	}
+}
+
+func mountDisk(v *vfs.VFS, d bridge.Device, paths map[string]string) error {
+	tr, err := devices.Transport(d)
+	if err != nil {
+		return err
+	}
+	blk, err := virtio.NewBlock(tr, devices.DMA{}, virtio.BlockOptions{})
+	if err != nil {
+		return err
+	}
+	devices.ServeIRQ(d.GSI, blk.HandleInterrupt)
+	id, err := blk.ID()
+	if err != nil {
+		return fmt.Errorf("reading the disk's serial: %v", err)
+	}
+	guest, ok := paths[id]
+	if !ok {
+		return fmt.Errorf("disk %q has no mount point (kernel option disk.%s=PATH)", id, id)
+	}
+	fs, err := ext4.Mount(blk, ext4.Options{Log: func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "[stardust] ext4 %s: "+format+"\n", append([]any{guest}, args...)...)
+	}})
+	if err != nil {
+		return fmt.Errorf("%s: %v", guest, err)
+	}
+	go func() {
+		for range time.Tick(time.Second) {
+			fs.CommitIfOlderThan(commitEvery)
+		}
+	}()
+	var flags vfs.MountFlags
+	if ro, _ := fs.ReadOnly(); ro {
+		flags |= vfs.MountReadOnly
+	}
+	return v.Mount(guest, ext4fs.New(fs), flags)
+}

@@ -1,0 +1,59 @@
+// "write": creates, writes, fsyncs and renames files on the ext4 volume at
+// /data. "read": prints what a previous boot left there. "crash": appends
+// and fsyncs numbered records until the VM is killed; "records": counts
+// the records a crashed boot left and checks their order.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+)
+
+func main() {
+	switch os.Args[1] {
+	case "write":
+		must(os.MkdirAll("/data/dir", 0o755))
+		f, err := os.Create("/data/dir/tmp.txt")
+		must(err)
+		_, err = f.WriteString("persisted across reboots")
+		must(err)
+		must(f.Sync())
+		must(f.Close())
+		must(os.Rename("/data/dir/tmp.txt", "/data/dir/final.txt"))
+		d, err := os.Open("/data/dir")
+		must(err)
+		must(d.Sync())
+		d.Close()
+		fmt.Println("written")
+	case "read":
+		b, err := os.ReadFile("/data/dir/final.txt")
+		fmt.Printf("read: %q %v\n", b, err)
+		_, err = os.Stat("/data/dir/tmp.txt")
+		fmt.Printf("old name gone: %v\n", os.IsNotExist(err))
+	case "crash":
+		f, err := os.OpenFile("/data/log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		must(err)
+		for i := 0; ; i++ {
+			_, err := fmt.Fprintf(f, "record %d\n", i)
+			must(err)
+			must(f.Sync())
+			fmt.Printf("synced %d\n", i)
+		}
+	case "records":
+		f, err := os.Open("/data/log")
+		must(err)
+		n, ok := 0, true
+		for sc := bufio.NewScanner(f); sc.Scan(); n++ {
+			ok = ok && sc.Text() == fmt.Sprintf("record %d", n)
+		}
+		fmt.Printf("records: %d in order: %v\n", n, ok)
+	}
+}
+
+func must(err error) {
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+}
