@@ -29,8 +29,9 @@ const (
 	SysPoolPut   = 4104 // PoolPut(kind, handle): a fresh socket for socket(2) to hand out
 	SysSetAddr   = 4105 // SetAddr(handle, which, buf, len): a socket's local (0) or peer (1) address
 	SysServe     = 4106 // Serve(): the server is starting; forward requests from now on
+	SysFileMaps  = 4107 // FileMaps(op, addr, len): mirror a shared file mapping's range, or unmap without forwarding
 	SysFirst     = SysWait
-	SysLast      = SysServe
+	SysLast      = SysFileMaps
 )
 
 // Why the pool and the address cache: Go's syscall package makes socket,
@@ -160,6 +161,12 @@ const (
 	OpFsync      // fsync(fd) (Args[1] = 1 for fdatasync)
 	OpPipe       // pipe2(fds, flags) -> read handle; Args[2] receives the write handle's
 	OpUmask      // umask(mask)
+	OpFlock      // flock(fd, how)
+
+	// Memory calls about file mappings (see kernel/services/mmap.go).
+	OpMmap   // mmap(addr, len, prot, flags, fd, off) of a regular file (Handle = the file)
+	OpMunmap // munmap(addr, len) while shared file mappings exist (Handle -1)
+	OpMsync  // msync(addr, len, flags) while shared file mappings exist (Handle -1)
 	OpCount
 )
 
@@ -220,6 +227,22 @@ func Done(slot int32, result int64) {
 // before any goroutine can run).
 func Serve() {
 	call(SysServe)
+}
+
+// FileMaps operations. The kernel forwards munmap and msync of the ranges
+// added here (shared file mappings) to the service.
+const (
+	FileMapAdd    = 1 // start forwarding for [addr, addr+len)
+	FileMapRemove = 2 // stop (the exact range added before)
+	FileMapUnmap  = 3 // munmap without forwarding
+)
+
+// FileMaps performs a FileMap* operation on [addr, addr+length).
+func FileMaps(op int, addr, length uintptr) error {
+	if _, e := call(SysFileMaps, uintptr(op), addr, length); e != 0 {
+		return e
+	}
+	return nil
 }
 
 // PoolPut offers a fresh socket (its handle) for socket(2) of kind k.

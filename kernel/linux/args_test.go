@@ -10,6 +10,8 @@ import (
 // Argument checking that happens before a handler touches memory or
 // threads: each bad call must give Linux's errno.
 func TestSyscallArgumentErrors(t *testing.T) {
+	fds = [maxFDs]fdEntry{}
+	initFDs()
 	type args [6]uint64
 	cases := []struct {
 		name string
@@ -20,7 +22,14 @@ func TestSyscallArgumentErrors(t *testing.T) {
 		{"mmap zero length", sysMmap, args{0, 0, 3, mapPrivate | mapAnonymous}, syscall.EINVAL},
 		{"mmap bad prot", sysMmap, args{0, 4096, 0x80, mapPrivate | mapAnonymous}, syscall.EINVAL},
 		{"mmap neither shared nor private", sysMmap, args{0, 4096, 3, mapAnonymous}, syscall.EINVAL},
-		{"mmap of a file", sysMmap, args{0, 4096, 1, mapPrivate, 3}, syscall.ENODEV},
+		{"mmap of a bad fd", sysMmap, args{0, 4096, 1, mapPrivate, 999, 0}, syscall.EBADF},
+		{"mmap of the console", sysMmap, args{0, 4096, 1, mapPrivate, 1, 0}, syscall.ENODEV},
+		{"mmap shared and private", sysMmap, args{0, 4096, 1, mapPrivate | mapShared | mapAnonymous, 0, 0}, syscall.EINVAL},
+		{"mmap unaligned offset", sysMmap, args{0, 4096, 1, mapShared, 1, 100}, syscall.EINVAL},
+		{"msync unaligned", sysMsync, args{4097, 4096, msSync}, syscall.EINVAL},
+		{"msync async and sync", sysMsync, args{4096, 4096, msSync | msAsync}, syscall.EINVAL},
+		{"flock bad fd", sysFlock, args{999, 2}, syscall.EBADF},
+		{"fcntl F_SETLK bad pointer", sysFcntl, args{1, fSetlk, 0}, syscall.EFAULT},
 		{"munmap unaligned", sysMunmap, args{0x1001, 4096}, syscall.EINVAL},
 		{"munmap zero length", sysMunmap, args{0x1000, 0}, syscall.EINVAL},
 		{"mprotect unaligned", sysMprotect, args{0x1001, 4096, 1}, syscall.EINVAL},

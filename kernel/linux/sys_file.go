@@ -128,6 +128,10 @@ const (
 	fGetfl        = 3
 	fSetfl        = 4
 	fDupfdCloexec = 1030
+	fGetlk        = 5
+	fSetlk        = 6
+	fSetlkw       = 7
+	fUnlck        = 2 // l_type of an unlocked range
 )
 
 //go:nosplit
@@ -151,6 +155,18 @@ func sysFcntl(f *amd64.Frame) uintptr {
 		e.flags = e.flags&^oNonblock | int32(f.RDX)&oNonblock
 		if e.kind == fdService {
 			return forwardFD(bridge.OpSetFlags, e, uint64(e.flags), 0, 0, 0, 0, 0)
+		}
+		return 0
+	case fGetlk, fSetlk, fSetlkw:
+		// POSIX record locks belong to the process, and a process never
+		// conflicts with itself: with one process, every lock is granted
+		// and F_GETLK always finds the range free (see kernel/fs/vfs/flock.go).
+		lk, ok := userBytes(uintptr(f.RDX), 32, f.RSI == fGetlk) // struct flock
+		if !ok {
+			return errno(syscall.EFAULT)
+		}
+		if f.RSI == fGetlk {
+			lk[0], lk[1] = fUnlck, 0
 		}
 		return 0
 	case fDupfd, fDupfdCloexec:

@@ -410,3 +410,18 @@ func sysPipe(f *amd64.Frame) uintptr {
 	f.RSI = 0
 	return sysPipe2(f)
 }
+
+// flock(fd, how): whole-file locks between open file descriptions, kept by
+// the VFS (a blocking LOCK_EX waits in its service goroutine).
+//
+//go:nosplit
+func sysFlock(f *amd64.Frame) uintptr {
+	e, ok := getFD(f.RDI)
+	if !ok {
+		return errno(syscall.EBADF)
+	}
+	if e.kind != fdService {
+		return errno(syscall.EINVAL)
+	}
+	return forwardFD(bridge.OpFlock, e, f.RDI, f.RSI, 0, 0, 0, 0)
+}

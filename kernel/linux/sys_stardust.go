@@ -61,6 +61,7 @@ var stardustTable = [...]handler{
 	bridge.SysPoolPut - bridge.SysFirst:   sysPoolPut,
 	bridge.SysSetAddr - bridge.SysFirst:   sysSetAddr,
 	bridge.SysServe - bridge.SysFirst:     sysBridgeServe,
+	bridge.SysFileMaps - bridge.SysFirst:  sysFileMaps,
 }
 
 // DMAAlloc(size, physOut)

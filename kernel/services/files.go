@@ -190,6 +190,12 @@ func doFile(r *bridge.Request, d fdesc.Description) (int64, bool) {
 			return 0, true // nothing to make durable (a pipe, a tmpfs file with no syncer)
 		}
 		return result(0, s.Sync(a[1] == 1)), true
+	case bridge.OpFlock:
+		l, ok := d.(interface{ Flock(how int) error })
+		if !ok {
+			return -int64(syscall.EINVAL), true
+		}
+		return result(0, l.Flock(int(a[1]))), true
 	}
 	return 0, false
 }

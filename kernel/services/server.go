@@ -314,6 +314,10 @@ func do(r *bridge.Request) int64 {
 	case bridge.OpRefill:
 		refill(int(a[0]))
 		return 0
+	case bridge.OpMunmap:
+		return munmapFiles(uintptr(a[0]), uintptr(a[1]))
+	case bridge.OpMsync:
+		return msyncFiles(uintptr(a[0]), uintptr(a[1]), a[2])
 	}
 	if res, ok := doPath(r); ok {
 		return res
@@ -328,11 +332,26 @@ func do(r *bridge.Request) int64 {
 	switch r.Op {
 	case bridge.OpClose:
 		release(r.Handle)
+		if closeMapped(d) {
+			return 0 // closed when its last shared mapping goes
+		}
 		return result(0, d.Close())
 	case bridge.OpRead:
+		beforeRead(d)
 		return result(d.Read(user(a[1], a[2])))
 	case bridge.OpWrite:
-		return result(d.Write(user(a[1], a[2])))
+		buf := user(a[1], a[2])
+		n, err := d.Write(buf)
+		if n > 0 && nMaps.Load() > 0 {
+			if p, ok := d.(fdesc.Positional); ok {
+				if end, err := p.Seek(0, 1); err == nil {
+					fileWritten(d, buf[:n], end-int64(n))
+				}
+			}
+		}
+		return result(n, err)
+	case bridge.OpMmap:
+		return mmapFile(d, a)
 	case bridge.OpPread, bridge.OpPwrite, bridge.OpLseek:
 		p, ok := d.(fdesc.Positional)
 		if !ok {
@@ -340,9 +359,15 @@ func do(r *bridge.Request) int64 {
 		}
 		switch r.Op {
 		case bridge.OpPread:
+			beforeRead(d)
 			return result(p.ReadAt(user(a[1], a[2]), int64(a[3])))
 		case bridge.OpPwrite:
-			return result(p.WriteAt(user(a[1], a[2]), int64(a[3])))
+			buf := user(a[1], a[2])
+			n, err := p.WriteAt(buf, int64(a[3]))
+			if n > 0 {
+				fileWritten(d, buf[:n], int64(a[3]))
+			}
+			return result(n, err)
 		}
 		off, err := p.Seek(int64(a[1]), int(a[2]))
 		return result(int(off), err)

@@ -114,3 +114,52 @@ func (w *watcher) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// TestFileMmap maps files on tmpfs and on an ext4 volume: shared mappings
+// coherent with pread/pwrite, msync, private mappings, mappings outliving
+// their descriptor, EACCES/ENODEV, flock between descriptions. The
+// expected lines are what the same program prints on Linux.
+func TestFileMmap(t *testing.T) {
+	t.Parallel()
+	e2tool(t, "mke2fs")
+	img := filepath.Join(t.TempDir(), "vol.img")
+	if err := ext4.CreateImage(img, 32<<20, ""); err != nil {
+		t.Fatal(err)
+	}
+	b := run(t, image(t, "mmap"), vmm.Config{Disks: []string{img}})
+	expectExit(t, b, 0)
+	for _, dir := range []string{"/tmp", "/data"} {
+		want := strings.ReplaceAll(`@ ro content: true
+@ ro sees pwrite: true true
+@ read sees store: "STORED"
+@ private stays private: true
+@ after close: "STORED"
+@ file: "PWRITE" "STORED" "GROWN"
+@ write-only: permission denied
+@ directory: no such device
+@ flock conflict: resource temporarily unavailable
+@ flock after close: <nil>
+`, "@", dir)
+		if !strings.Contains(b.out, want) {
+			t.Errorf("console lacks\n%s\nconsole:\n%s", want, b.out)
+		}
+	}
+}
+
+// TestBoltDatabase: a bbolt database (mmap, pwrite, fdatasync, flock,
+// ftruncate as it grows) written in one boot reads back in the next.
+func TestBoltDatabase(t *testing.T) {
+	t.Parallel()
+	e2tool(t, "mke2fs")
+	img := filepath.Join(t.TempDir(), "vol.img")
+	if err := ext4.CreateImage(img, 64<<20, ""); err != nil {
+		t.Fatal(err)
+	}
+	b := run(t, image(t, "bolt"), vmm.Config{Disks: []string{img}, Args: []string{"write"}})
+	expectExit(t, b, 0)
+	expectOutput(t, b, `second open: timeout\nwritten, size \d+`)
+	b = run(t, image(t, "bolt"), vmm.Config{Disks: []string{img}, Args: []string{"read"}})
+	expectExit(t, b, 0)
+	expectOutput(t, b, `read 5000 of 5000`)
+	fsckImage(t, img)
+}
