@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"strings"
 )
 
 func main() {
@@ -32,23 +33,43 @@ func main() {
 		_, err = os.Stat("/data/dir/tmp.txt")
 		fmt.Printf("old name gone: %v\n", os.IsNotExist(err))
 	case "crash":
+		// Check what earlier (killed) boots left, then go on from there.
+		n, ok := countRecords()
+		fmt.Printf("existing %d in order: %v\n", n, ok)
+		must(os.MkdirAll("/data/files", 0o755))
 		f, err := os.OpenFile("/data/log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		must(err)
-		for i := 0; ; i++ {
+		for i := n; ; i++ {
 			_, err := fmt.Fprintf(f, "record %d\n", i)
 			must(err)
+			// Metadata churn between the fsyncs: create, rename, unlink.
+			tmp := fmt.Sprintf("/data/files/tmp%d", i)
+			must(os.WriteFile(tmp, []byte(strings.Repeat("x", i%5000)), 0o644))
+			must(os.Rename(tmp, fmt.Sprintf("/data/files/f%d", i)))
+			os.Remove(fmt.Sprintf("/data/files/f%d", i-3))
 			must(f.Sync())
 			fmt.Printf("synced %d\n", i)
 		}
 	case "records":
-		f, err := os.Open("/data/log")
-		must(err)
-		n, ok := 0, true
-		for sc := bufio.NewScanner(f); sc.Scan(); n++ {
-			ok = ok && sc.Text() == fmt.Sprintf("record %d", n)
-		}
+		n, ok := countRecords()
 		fmt.Printf("records: %d in order: %v\n", n, ok)
 	}
+}
+
+// countRecords counts the log's records and checks they are numbered in
+// order with no torn line.
+func countRecords() (int, bool) {
+	f, err := os.Open("/data/log")
+	if os.IsNotExist(err) {
+		return 0, true
+	}
+	must(err)
+	defer f.Close()
+	n, ok := 0, true
+	for sc := bufio.NewScanner(f); sc.Scan(); n++ {
+		ok = ok && sc.Text() == fmt.Sprintf("record %d", n)
+	}
+	return n, ok
 }
 
 func must(err error) {
