@@ -64,6 +64,31 @@ func main() {
 		fmt.Printf("| %d | %.0f ms | %.2f | %.0f ms | %.2f | %.2f |\n", n, vmMS[n], vs, hostMS[n], hs, vs/hs)
 	}
 
+	// Thread hand-offs: futex and channel ping-pong between two threads.
+	pimg := filepath.Join(tmp, "pingpong.img")
+	check(toolchain.Build(toolchain.Options{Pkg: "./bench/smp/pingpong", Output: pimg}))
+	phost := filepath.Join(tmp, "pingpong")
+	check(exec.Command("go", "build", "-o", phost, "./bench/smp/pingpong").Run())
+	pp := regexp.MustCompile(`futex-ns=(\d+) chan-ns=(\d+)`)
+	fmt.Printf("\n| one-way hand-off between two threads | VM | host (Linux) |\n|---|---|---|\n")
+	for _, n := range []int{1, 2} {
+		var out bytes.Buffer
+		_, err := vmm.Run(context.Background(), vmm.Config{Image: pimg, SMP: n, Args: []string{"5000"}, Stdout: &out, Timeout: 10 * time.Minute})
+		check(err)
+		vm := pp.FindStringSubmatch(out.String())
+		cmd := exec.Command(phost, "20000")
+		cmd.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", n))
+		o, err := cmd.Output()
+		check(err)
+		h := pp.FindStringSubmatch(string(o))
+		if vm == nil || h == nil {
+			check(fmt.Errorf("pingpong output: %q / %q", out.String(), o))
+		}
+		fmt.Printf("| futex wake-to-run, %d CPU(s) | %s ns | %s ns |\n", n, vm[1], h[1])
+		fmt.Printf("| channel hand-off (locked threads), %d CPU(s) | %s ns | %s ns |\n", n, vm[2], h[2])
+	}
+	fmt.Println()
+
 	// Idle: a VM whose program sleeps; host CPU time of QEMU over 10 s.
 	sleeper := filepath.Join(tmp, "sleeper")
 	check(os.MkdirAll(sleeper, 0o755))

@@ -118,7 +118,7 @@ func mmapFile(d fdesc.Description, a [6]uint64) int64 {
 	}
 	mapMu.Lock()
 	defer mapMu.Unlock()
-	if err := bridge.FileMaps(bridge.FileMapAdd, va, length); err != nil {
+	if err := fileMapsCall(bridge.FileMapAdd, va, length); err != nil {
 		unmapRaw(va, length)
 		return result(0, err)
 	}
@@ -126,7 +126,11 @@ func mmapFile(d fdesc.Description, a [6]uint64) int64 {
 	return int64(va)
 }
 
-func unmapRaw(va, length uintptr) { bridge.FileMaps(bridge.FileMapUnmap, va, length) }
+// fileMapsCall is bridge.FileMaps (a variable so host tests can stand in
+// for the kernel).
+var fileMapsCall = bridge.FileMaps
+
+func unmapRaw(va, length uintptr) { fileMapsCall(bridge.FileMapUnmap, va, length) }
 
 // addMapping inserts m (mapMu held).
 func addMapping(m *fileMapping) {
@@ -155,7 +159,7 @@ func munmapFiles(addr, length uintptr) int64 {
 		if err := writeBack(m, max(m.addr, addr), min(mEnd, end)); err != nil && firstErr == nil {
 			firstErr = err
 		}
-		bridge.FileMaps(bridge.FileMapRemove, m.addr, m.length)
+		fileMapsCall(bridge.FileMapRemove, m.addr, m.length)
 		mappedOpen[m.d]--
 		// The parts outside the range remain mappings of their own.
 		if m.addr < addr {
@@ -165,7 +169,7 @@ func munmapFiles(addr, length uintptr) int64 {
 			keep = append(keep, &fileMapping{addr: end, length: mEnd - end, off: m.off + int64(end-m.addr), prot: m.prot, key: m.key, d: m.d})
 		}
 		for _, k := range keep[len(keep)-btoi(m.addr < addr)-btoi(mEnd > end):] {
-			bridge.FileMaps(bridge.FileMapAdd, k.addr, k.length)
+			fileMapsCall(bridge.FileMapAdd, k.addr, k.length)
 			mappedOpen[k.d]++
 		}
 		if mappedOpen[m.d] == 0 {
@@ -179,7 +183,7 @@ func munmapFiles(addr, length uintptr) int64 {
 	fileMaps = keep
 	sort.Slice(fileMaps, func(i, j int) bool { return fileMaps[i].addr < fileMaps[j].addr })
 	nMaps.Store(int32(len(fileMaps)))
-	err := bridge.FileMaps(bridge.FileMapUnmap, addr, length)
+	err := fileMapsCall(bridge.FileMapUnmap, addr, length)
 	mapMu.Unlock()
 	for _, d := range closeNow {
 		d.Close()
