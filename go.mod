@@ -4,6 +4,7 @@ go 1.26.3
 
 require (
 	github.com/tetratelabs/wazero v1.12.0
+	go.etcd.io/bbolt v1.5.0
 	golang.org/x/sys v0.45.0
 	gvisor.dev/gvisor v0.0.0-20260905035102-160fafc42237
 )

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"math/rand"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/stardust-go/stardust/kernel/fs/ext4"
 	"github.com/stardust-go/stardust/vmm"
+	bolt "go.etcd.io/bbolt"
 )
 
 // e2tool finds an e2fsprogs program (scripts/setup-debian.sh installs
@@ -196,8 +198,54 @@ func TestBoltDatabase(t *testing.T) {
 	b := run(t, image(t, "bolt"), vmm.Config{Disks: []string{img}, Args: []string{"write"}})
 	expectExit(t, b, 0)
 	expectOutput(t, b, `second open: timeout\nwritten, size \d+`)
+	if n := hostBoltKeys(t, img); n != 5000 {
+		t.Fatalf("bbolt on the host finds %d keys in the guest's database, want 5000", n)
+	}
 	b = run(t, image(t, "bolt"), vmm.Config{Disks: []string{img}, Args: []string{"read"}})
 	expectExit(t, b, 0)
 	expectOutput(t, b, `read 5000 of 5000`)
 	fsckImage(t, img)
+}
+
+// hostBoltKeys copies /app.db out of the ext4 image (with Stardust's ext4
+// package, on the host) and counts its keys with bbolt on the host.
+func hostBoltKeys(t *testing.T, img string) int {
+	t.Helper()
+	dev, err := ext4.OpenFile(img, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := ext4.Mount(dev, ext4.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ino, err := fs.Lookup(ext4.RootIno, "app.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := fs.Stat(ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, st.Size)
+	if _, err := fs.ReadAt(ino, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "app.db")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	n := 0
+	db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket([]byte("things")); b != nil {
+			n = b.Stats().KeyN
+		}
+		return nil
+	})
+	return n
 }
