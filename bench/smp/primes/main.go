@@ -1,5 +1,7 @@
 // Command primes counts primes below a bound with one goroutine per P and
-// prints how long it took: the CPU-bound workload of bench/smp.
+// prints how long it took: the CPU-bound workload of bench/smp. Workers
+// take blocks of numbers from a shared counter, so the load stays even
+// (a fixed stride would hand all the odd numbers to some workers).
 package main
 
 import (
@@ -8,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,22 +31,27 @@ func main() {
 	procs := runtime.GOMAXPROCS(0)
 	t0 := time.Now()
 	var wg sync.WaitGroup
-	counts := make([]int, procs)
+	const block = 10000
+	var next, total atomic.Int64
 	for w := 0; w < procs; w++ {
 		wg.Add(1)
-		go func(w int) {
+		go func() {
 			defer wg.Done()
-			for n := w; n < limit; n += procs {
-				if isPrime(n) {
-					counts[w]++
+			count := 0
+			for {
+				lo := int(next.Add(block)) - block
+				if lo >= limit {
+					break
+				}
+				for n := lo; n < min(lo+block, limit); n++ {
+					if isPrime(n) {
+						count++
+					}
 				}
 			}
-		}(w)
+			total.Add(int64(count))
+		}()
 	}
 	wg.Wait()
-	total := 0
-	for _, c := range counts {
-		total += c
-	}
-	fmt.Printf("procs=%d primes=%d ms=%d\n", procs, total, time.Since(t0).Milliseconds())
+	fmt.Printf("procs=%d primes=%d ms=%d\n", procs, total.Load(), time.Since(t0).Milliseconds())
 }
