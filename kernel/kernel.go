@@ -203,14 +203,14 @@ func startProcess(img *image) *sched.Thread {
 		klog.Line("boot: command line too long for the initial stack")
 		return nil
 	}
-	// The Frame to "return" to lives in a scratch page (FXSAVE needs 16-byte
-	// alignment, and a 688-byte local would not fit a nosplit stack frame).
+	// The Frame to "return" to lives in a scratch page (XSAVE needs 64-byte
+	// alignment, and a 1200-byte local would not fit a nosplit stack frame).
 	page := mem.AllocZeroFrame()
 	if page == 0 {
 		return nil
 	}
 	f := (*amd64.Frame)(unsafe.Pointer(mem.P2V(page)))
-	amd64.Fxsave(uintptr(unsafe.Pointer(&f.FPU)))
+	amd64.SaveFPU(uintptr(unsafe.Pointer(&f.FPU)))
 	f.RIP = uint64(img.entry)
 	f.CS = amd64.UserCS
 	f.SS = amd64.UserDS

@@ -15,7 +15,8 @@ import (
 //	[sp]            return address = sa_restorer (which calls rt_sigreturn)
 //	[sp+8]          struct ucontext (uc_mcontext = struct sigcontext)
 //	[sp+8+304]      struct siginfo (128 bytes)
-//	above           the 512-byte FXSAVE image, 64-byte aligned
+//	above           the XSAVE image (FXSAVE's 512 bytes without XSAVE),
+//	                64-byte aligned, then FP_XSTATE_MAGIC2 (with XSAVE)
 //
 // The handler is entered with RDI = signal, RSI = &siginfo, RDX =
 // &ucontext, and RSP+8 16-byte aligned, as if it had been called.
@@ -49,8 +50,28 @@ const (
 
 	ucontextSize = 304
 	siginfoSize  = 128
-	fpstateSize  = 512
+	fpstateSize  = 512 // the legacy (FXSAVE) part of the image
+
+	// With XSAVE, Linux marks the image in the legacy area's unused
+	// "software reserved" bytes (struct _fpx_sw_bytes at offset 464) and
+	// puts a second magic word right after the XSAVE image.
+	fpxSwBytes     = 464
+	fpXstateMagic1 = 0x46505853
+	fpXstateMagic2 = 0x46505845
+	ucFPXstate     = 1 // uc_flags: the fpstate is an XSAVE image
 )
+
+// fpImageSize is the size of the extended-state image in a signal frame,
+// and room what the frame reserves for it.
+//
+//go:nosplit
+func fpImageSize() (size, room uintptr) {
+	size = uintptr(amd64.XsaveSize())
+	if amd64.XsaveMask() == 0 {
+		return size, size
+	}
+	return size, size + 4
+}
 
 // sigaction is a handler registration (process-wide, as on Linux).
 type sigaction struct {
@@ -119,11 +140,12 @@ func deliver(t *sched.Thread, f *amd64.Frame, sig int) {
 	if act.flags&saOnstack != 0 && t.AltFlags&ssDisable == 0 && t.AltSize != 0 && !onAlt {
 		sp = t.AltSP + t.AltSize
 	}
-	sp = (sp - fpstateSize) &^ 63
+	fpSize, fpRoom := fpImageSize()
+	sp = (sp - fpRoom) &^ 63
 	fpstate := sp
 	sp -= 8 + ucontextSize + siginfoSize
 	sp = (sp &^ 15) - 8
-	if _, ok := userBytes(sp, fpstate+fpstateSize-sp, true); !ok {
+	if _, ok := userBytes(sp, fpstate+fpRoom-sp, true); !ok {
 		fatalSignal(sig, f) // no room for a frame: as Linux, kill
 	}
 	uc := sp + 8
@@ -157,7 +179,15 @@ func deliver(t *sched.Thread, f *amd64.Frame, sig int) {
 	} else {
 		si[2] = t.SigInfo[sig&31][1] // si_addr
 	}
-	*(*[512]byte)(unsafe.Pointer(fpstate)) = f.FPU
+	copy((*[amd64.FPUAreaSize]byte)(unsafe.Pointer(fpstate))[:fpSize], f.FPU[:fpSize])
+	if fpRoom > fpSize {
+		sw := (*[4]uint32)(unsafe.Pointer(fpstate + fpxSwBytes))
+		sw[0], sw[1] = fpXstateMagic1, uint32(fpRoom)
+		*(*uint64)(unsafe.Pointer(fpstate + fpxSwBytes + 8)) = amd64.XsaveMask()
+		*(*uint32)(unsafe.Pointer(fpstate + fpxSwBytes + 16)) = uint32(fpSize)
+		*(*uint32)(unsafe.Pointer(fpstate + fpSize)) = fpXstateMagic2
+		w[0] |= ucFPXstate
+	}
 
 	t.SigMask |= act.mask
 	if act.flags&saNodefer == 0 {
@@ -215,15 +245,41 @@ func sigreturn(t *sched.Thread, f *amd64.Frame, uc uintptr) bool {
 	f.RFLAGS = f.RFLAGS&^userFlags | m[17]&userFlags | amd64.FlagIF
 	f.CS, f.SS = amd64.UserCS, amd64.UserDS
 	if fp := uintptr(m[23]); fp != 0 {
-		b, ok := userBytes(fp, fpstateSize, false)
-		if !ok {
+		if !restoreFPU(f, fp) {
 			return false
 		}
-		copy(f.FPU[:], b)
-		// Reserved MXCSR bits would make FXRSTOR fault in the kernel.
-		*(*uint32)(unsafe.Pointer(&f.FPU[24])) &= 0xFFFF
 	}
 	t.SigMask = w[37] &^ (1<<(sigKILL-1) | 1<<(sigSTOP-1))
+	return true
+}
+
+// restoreFPU loads the frame's extended state from the signal frame's
+// image at fp: a whole XSAVE image if it carries Linux's marks, else the
+// legacy 512 bytes (the AVX state then stays as it is). The image is
+// sanitized: bad header or MXCSR bits would make the restore fault in the
+// kernel.
+//
+//go:nosplit
+func restoreFPU(f *amd64.Frame, fp uintptr) bool {
+	b, ok := userBytes(fp, fpstateSize, false)
+	if !ok {
+		return false
+	}
+	size, _ := fpImageSize()
+	if size > fpstateSize && *(*uint32)(unsafe.Pointer(&b[fpxSwBytes])) == fpXstateMagic1 {
+		if b, ok = userBytes(fp, size, false); !ok {
+			return false
+		}
+	} else {
+		size = fpstateSize
+		if amd64.XsaveMask() != 0 {
+			// The legacy part is now the program's: mark x87 and SSE
+			// as saved so that XRSTOR loads them.
+			*(*uint64)(unsafe.Pointer(&f.FPU[512])) |= 3
+		}
+	}
+	copy(f.FPU[:size], b[:size])
+	amd64.SanitizeXsave(uintptr(unsafe.Pointer(&f.FPU)))
 	return true
 }
 

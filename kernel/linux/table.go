@@ -52,7 +52,7 @@ var table = [...]entry{
 	syscall.SYS_BRK:               {sysBrk, Partial, "no heap segment: always reports break 0 (Go does not use brk)"},
 	syscall.SYS_RT_SIGACTION:      {sysRtSigaction, Supported, "SA_RESTORER required, as on x86-64 without a vDSO"},
 	syscall.SYS_RT_SIGPROCMASK:    {sysRtSigprocmask, Supported, ""},
-	syscall.SYS_RT_SIGRETURN:      {sysRtSigreturn, Supported, "restores registers, FXSAVE state and mask"},
+	syscall.SYS_RT_SIGRETURN:      {sysRtSigreturn, Supported, "restores registers, the XSAVE (x87, SSE, AVX) or FXSAVE image, and the mask"},
 	syscall.SYS_IOCTL:             {sysIoctl, Partial, "ENOTTY for everything"},
 	syscall.SYS_PREAD64:           {sysPread, Supported, ""},
 	syscall.SYS_READV:             {sysReadv, Supported, ""},

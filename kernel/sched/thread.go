@@ -114,10 +114,11 @@ func NewThread(frame *amd64.Frame) *Thread {
 			continue
 		}
 		if t.kstackTop == 0 {
-			t.kstackTop = mem.MapKernelStack(i, KernelStackSize)
-			if t.kstackTop == 0 {
+			top := mem.MapKernelStack(i, KernelStackSize)
+			if top == 0 {
 				return nil
 			}
+			t.kstackTop = top - amd64.KernelStackPad // Frame.FPU 64-byte aligned
 		}
 		top := t.kstackTop
 		*t = Thread{kstackTop: top, TID: nextTID, State: Blocked}

@@ -61,3 +61,15 @@ func TestTLBShootdown(t *testing.T) {
 		})
 	}
 }
+
+// TestAVXStateSurvivesSwitches: the program sees AVX2 (XSAVE is on, AVX in
+// XCR0) and 8 threads' worth of AVX copies, compares and hashes on 1 and 2
+// vCPUs, with preemption signals, come out right.
+func TestAVXStateSurvivesSwitches(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{1, 2} {
+		b := run(t, image(t, "avx"), vmm.Config{SMP: n})
+		expectExit(t, b, 0)
+		expectOutput(t, b, `osxsave: true avx: true avx2: true\nrounds: true errors: 0`)
+	}
+}

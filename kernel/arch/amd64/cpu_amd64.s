@@ -182,6 +182,24 @@ TEXT ·Fxsave(SB), NOSPLIT, $0-8
 	FXSAVE64 (AX)
 	RET
 
+// func Xsetbv(reg uint32, v uint64)
+TEXT ·Xsetbv(SB), NOSPLIT, $0-16
+	MOVL reg+0(FP), CX
+	MOVQ v+8(FP), AX
+	MOVQ AX, DX
+	SHRQ $32, DX
+	XSETBV
+	RET
+
+// func Xsave(p uintptr, mask uint64)
+TEXT ·Xsave(SB), NOSPLIT, $0-16
+	MOVQ p+0(FP), DI
+	MOVQ mask+8(FP), AX
+	MOVQ AX, DX
+	SHRQ $32, DX
+	XSAVE64 (DI)
+	RET
+
 TEXT ·Fninit(SB), NOSPLIT, $0
 	BYTE $0xDB; BYTE $0xE3 // fninit
 	RET

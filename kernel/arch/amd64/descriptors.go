@@ -85,12 +85,7 @@ func InitCPU(t *Tables, cpu *CPUBlock, ist1 uintptr) {
 	Wrmsr(MsrGSBase, uint64(cpu.Self))
 	Wrmsr(MsrKernelGSBase, 0)
 
-	// FPU and SSE: CR0.MP on, EM and TS off; CR4.OSFXSR and OSXMMEXCPT so
-	// SSE instructions work and report SIMD exceptions as #XM.
-	WriteCR0(ReadCR0()&^(1<<2|1<<3) | 1<<1 | 1<<5)
-	WriteCR4(ReadCR4() | 1<<9 | 1<<10)
-	Fninit()
-	Ldmxcsr(0x1F80)
+	setupFPU() // see fpu.go
 }
 
 //go:nosplit

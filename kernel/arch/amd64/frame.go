@@ -6,7 +6,10 @@ import "unsafe"
 // trap_amd64.s for how it is built). The field order is the push order
 // reversed; the assembly depends on it.
 type Frame struct {
-	FPU [512]byte // FXSAVE image of the interrupted code's x87/SSE state
+	// The interrupted code's extended state: an XSAVE image (ring 3, when
+	// XSAVE is on) or an FXSAVE image (see fpu.go). 64-byte aligned for
+	// frames at the top of a thread's kernel stack (see KernelStackPad).
+	FPU [FPUAreaSize]byte
 
 	R15, R14, R13, R12, R11, R10, R9, R8 uint64
 	RBP, RDI, RSI, RDX, RCX, RBX, RAX    uint64
@@ -20,6 +23,12 @@ type Frame struct {
 
 // FrameSize is the size of a Frame on the kernel stack.
 const FrameSize = unsafe.Sizeof(Frame{})
+
+// KernelStackPad is the gap left above a trap Frame at the top of a
+// 64-byte-aligned kernel stack so that Frame.FPU is 64-byte aligned, as
+// XSAVE requires (the top itself stays 16-byte aligned, as the CPU wants
+// for the stack it switches to).
+const KernelStackPad = (64 - FrameSize%64) % 64
 
 // VectorSyscall marks a Frame built by the SYSCALL entry.
 const VectorSyscall = 256
@@ -67,7 +76,7 @@ const (
 //go:nosplit
 func (f *Frame) FromUser() bool { return f.CS&3 == 3 }
 
-// Mxcsr returns the MXCSR saved in the FXSAVE image.
+// Mxcsr returns the MXCSR saved in the FXSAVE (or XSAVE legacy) image.
 //
 //go:nosplit
 func (f *Frame) Mxcsr() uint32 { return *(*uint32)(unsafe.Pointer(&f.FPU[24])) }

@@ -7,11 +7,13 @@
 //         error code                 pushed by the CPU, or 0 by the stub
 //         vector                     pushed by the stub (256 = system call)
 //         RAX ... R15                pushed by trapcommon
-//   low   512-byte FXSAVE area       the program's x87/SSE state
+//   low   1024-byte FPU area         the program's XSAVE (or FXSAVE) image
 //
 // The CPU aligns RSP to 16 before pushing, and 176 bytes of registers keep
-// it aligned, as FXSAVE requires. The Go handler may use SSE registers
-// freely because the program's are saved here first.
+// it aligned, as FXSAVE requires; traps from ring 3 arrive at a stack top
+// placed so that the FPU area is 64-byte aligned, as XSAVE requires (see
+// KernelStackPad). The Go handler may use SSE registers freely because
+// the program's are saved here first.
 
 // Each vector stub is exactly 16 bytes, so the IDT can be filled with
 // vectorStubs + 16*n. Vectors where the CPU pushes an error code replace the
@@ -56,8 +58,30 @@ TEXT trapcommon<>(SB), NOSPLIT|NOFRAME, $0
 	SHRQ $32, DX
 	WRMSR
 fskernel:
-	SUBQ $512, SP
+	// The extended state (see fpu.go): XSAVE for ring 3 when it is on,
+	// with the header's reserved bytes zeroed first (XSAVE writes only
+	// XSTATE_BV, and XRSTOR faults on stale bytes); FXSAVE otherwise.
+	SUBQ $1024, SP // FPUAreaSize
+	MOVQ 1168(SP), AX // the saved CS
+	TESTQ $3, AX
+	JZ fxsave
+	MOVQ ·xsaveMask(SB), AX
+	TESTQ AX, AX
+	JZ fxsave
+	MOVQ $0, 520(SP)
+	MOVQ $0, 528(SP)
+	MOVQ $0, 536(SP)
+	MOVQ $0, 544(SP)
+	MOVQ $0, 552(SP)
+	MOVQ $0, 560(SP)
+	MOVQ $0, 568(SP)
+	MOVQ AX, DX
+	SHRQ $32, DX
+	XSAVE64 (SP)
+	JMP saved
+fxsave:
 	FXSAVE64 (SP)
+saved:
 	CLD
 	MOVQ SP, AX
 	SUBQ $16, SP
@@ -71,8 +95,20 @@ fskernel:
 // from. A new thread's kernel stack is prepared so that its first switch
 // "returns" here (see Swtch).
 TEXT ·trapReturn(SB), NOSPLIT|NOFRAME, $0
+	MOVQ 1168(SP), AX // the saved CS
+	TESTQ $3, AX
+	JZ fxrstor
+	MOVQ ·xsaveMask(SB), AX
+	TESTQ AX, AX
+	JZ fxrstor
+	MOVQ AX, DX
+	SHRQ $32, DX
+	XRSTOR64 (SP)
+	JMP restored
+fxrstor:
 	FXRSTOR64 (SP)
-	ADDQ $512, SP
+restored:
+	ADDQ $1024, SP
 	// Returning to ring 3: restore the program's FS (CPUBlock.UserFS, the
 	// running thread's TLS base). AX, CX and DX are reloaded below.
 	MOVQ 144(SP), AX
