@@ -60,8 +60,42 @@ func Init(apicVA uintptr) bool {
 	if !initCPU(0, amd64.APICID()) {
 		return false
 	}
-	calibrateAPIC()
+	deadlineTimer = amd64.HasTSCDeadline()
+	if !deadlineTimer {
+		calibrateAPIC()
+	}
 	return true
+}
+
+// deadlineTimer: the LAPIC timers run in TSC-deadline mode (every CPU is
+// the same model); otherwise in one-shot mode at apicTicksPerMs.
+var deadlineTimer bool
+
+// setTimer fires this CPU's timer once, d nanoseconds from now (d > 0),
+// or stops it (d == 0).
+//
+//go:nosplit
+func setTimer(d int64) {
+	if deadlineTimer {
+		if d == 0 {
+			amd64.TimerDeadline(0)
+			return
+		}
+		amd64.TimerDeadline(amd64.Rdtsc() + clock.NsToTicks(d))
+		return
+	}
+	if d == 0 {
+		amd64.TimerOneShot(0)
+		return
+	}
+	ticks := uint64(d) * apicTicksPerMs / 1_000_000
+	if ticks > 0xFFFFFFFF {
+		ticks = 0xFFFFFFFF
+	}
+	if ticks == 0 {
+		ticks = 1
+	}
+	amd64.TimerOneShot(uint32(ticks))
 }
 
 // initCPU sets up the running CPU as CPU index.
@@ -326,21 +360,14 @@ func armTimer() {
 		}
 	}
 	if next == 0 {
-		amd64.TimerOneShot(0)
+		setTimer(0)
 		return
 	}
 	d := next - clock.Nanotime()
 	if d < 10_000 {
 		d = 10_000 // 10 µs: the interrupt must come after we return
 	}
-	ticks := uint64(d) * apicTicksPerMs / 1_000_000
-	if ticks > 0xFFFFFFFF {
-		ticks = 0xFFFFFFFF
-	}
-	if ticks == 0 {
-		ticks = 1
-	}
-	amd64.TimerOneShot(uint32(ticks))
+	setTimer(d)
 }
 
 // Tick handles the timer interrupt. fromUser reports whether it interrupted

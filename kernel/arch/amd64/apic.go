@@ -3,8 +3,10 @@ package amd64
 import "unsafe"
 
 // The local APIC (Intel SDM vol. 3, ch. 11), reached through its MMIO page.
-// Stardust uses its timer (one-shot mode) for preemption and timeouts, and
-// masks the legacy 8259 PICs so nothing arrives through them.
+// Stardust uses its timer for preemption and timeouts, in TSC-deadline
+// mode where the CPU has it (an absolute TSC value: no calibration, no
+// rounding to timer ticks) and in one-shot mode otherwise, and masks the
+// legacy 8259 PICs so nothing arrives through them.
 
 // Register offsets.
 const (
@@ -75,6 +77,28 @@ func EOI() { apicWrite(apicEOI, 0) }
 func TimerOneShot(count uint32) {
 	apicWrite(apicLVTTimer, VecTimer) // one-shot, unmasked
 	apicWrite(apicInitCnt, count)
+}
+
+const msrTSCDeadline = 0x6E0
+
+// HasTSCDeadline reports whether the LAPIC timer has TSC-deadline mode
+// (CPUID leaf 1, ECX bit 24).
+//
+//go:nosplit
+func HasTSCDeadline() bool {
+	_, _, c, _ := Cpuid(1, 0)
+	return c&(1<<24) != 0
+}
+
+// TimerDeadline fires VecTimer once when the TSC reaches tsc (0 stops the
+// timer). The LVT is (re)put in TSC-deadline mode first; the fence orders
+// that MMIO write before the MSR write, as the SDM asks.
+//
+//go:nosplit
+func TimerDeadline(tsc uint64) {
+	apicWrite(apicLVTTimer, VecTimer|2<<17)
+	Mfence()
+	Wrmsr(msrTSCDeadline, tsc)
 }
 
 // TimerCount returns the timer's current count.

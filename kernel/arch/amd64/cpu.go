@@ -60,6 +60,7 @@ func Pause()
 // FPU/SSE state.
 func Fxsave(p uintptr)
 func Fninit()
+func Mfence()
 func Ldmxcsr(v uint32)
 
 // Swtch saves the current kernel stack pointer in *save and continues on

@@ -200,6 +200,10 @@ TEXT ·Xsave(SB), NOSPLIT, $0-16
 	XSAVE64 (DI)
 	RET
 
+TEXT ·Mfence(SB), NOSPLIT, $0
+	MFENCE
+	RET
+
 TEXT ·Fninit(SB), NOSPLIT, $0
 	BYTE $0xDB; BYTE $0xE3 // fninit
 	RET
