@@ -28,12 +28,15 @@ func TestDiskArgs(t *testing.T) {
 	if strings.Join(opts, " ") != "disk.disk0=/srv/db disk.disk1=/data2" {
 		t.Errorf("kernel options %q", opts)
 	}
+	q35 := Config{Disks: []string{img}, Machine: "q35"}
+	if args, _, err := q35.disks(); err != nil || !strings.Contains(strings.Join(args, " "), "virtio-blk-pci,disable-legacy=on,drive=disk0") {
+		t.Errorf("q35 disk args %q, %v", args, err)
+	}
 	for _, bad := range []Config{
 		{Disks: []string{img + ":relative"}},
 		{Disks: []string{":/data"}},
 		{Disks: []string{img + ":/with space"}},
 		{Disks: []string{filepath.Join(t.TempDir(), "missing.img")}},
-		{Disks: []string{img}, Machine: "q35"},
 	} {
 		if _, _, err := bad.disks(); err == nil {
 			t.Errorf("%+v: no error", bad.Disks)

@@ -226,9 +226,6 @@ func (c *Config) disks() (args, opts []string, err error) {
 	if len(c.Disks) == 0 {
 		return nil, nil, nil
 	}
-	if c.Machine != "" && c.Machine != "microvm" {
-		return nil, nil, fmt.Errorf("-disk needs -machine microvm for now (the virtio-pci driver is not wired in yet)")
-	}
 	args = []string{"-global", "virtio-mmio.force-legacy=false"}
 	for i, d := range c.Disks {
 		file, guest := DiskSpec(d, i)
@@ -245,10 +242,21 @@ func (c *Config) disks() (args, opts []string, err error) {
 		id := fmt.Sprintf("disk%d", i)
 		args = append(args,
 			"-drive", fmt.Sprintf("file=%s,format=raw,if=none,id=%s,cache=writeback", strings.ReplaceAll(abs, ",", ",,"), id),
-			"-device", fmt.Sprintf("virtio-blk-device,drive=%s,serial=%s", id, id))
+			"-device", fmt.Sprintf("%s,drive=%s,serial=%s", c.virtio("blk"), id, id))
 		opts = append(opts, fmt.Sprintf("disk.%s=%s", id, guest))
 	}
 	return args, opts, nil
+}
+
+// virtio returns the QEMU device for a virtio device of the given kind
+// (net, blk, 9p) on c's machine: virtio-mmio on microvm (modern, with the
+// -global the callers add), virtio-pci elsewhere (modern only: the kernel
+// has no legacy PCI driver).
+func (c *Config) virtio(kind string) string {
+	if c.Machine == "" || c.Machine == "microvm" {
+		return "virtio-" + kind + "-device"
+	}
+	return "virtio-" + kind + "-pci,disable-legacy=on"
 }
 
 // DiskSpec splits the i-th -disk argument FILE[:GUESTPATH]; the guest
@@ -269,9 +277,6 @@ func DiskSpec(spec string, i int) (file, guest string) {
 func (c *Config) shares() ([]string, error) {
 	if len(c.Shares) == 0 {
 		return nil, nil
-	}
-	if c.Machine != "" && c.Machine != "microvm" {
-		return nil, fmt.Errorf("-v needs -machine microvm for now (the virtio-pci driver is not wired in yet)")
 	}
 	args := []string{"-global", "virtio-mmio.force-legacy=false"}
 	for i, sh := range c.Shares {
@@ -295,7 +300,7 @@ func (c *Config) shares() ([]string, error) {
 		if ro {
 			fsdev += ",readonly=on"
 		}
-		args = append(args, "-fsdev", fsdev, "-device", fmt.Sprintf("virtio-9p-device,fsdev=fs%d,mount_tag=%s", i, qemuEsc(parts[1])))
+		args = append(args, "-fsdev", fsdev, "-device", fmt.Sprintf("%s,fsdev=fs%d,mount_tag=%s", c.virtio("9p"), i, qemuEsc(parts[1])))
 	}
 	return args, nil
 }
@@ -314,9 +319,6 @@ func (c *Config) network() (args, opts []string, err error) {
 			return nil, nil, fmt.Errorf("-p needs a network, and this image has no network stack (it does not use package net)")
 		}
 		return nil, nil, nil
-	}
-	if c.Machine != "" && c.Machine != "microvm" {
-		return nil, nil, fmt.Errorf("networking needs -machine microvm for now (the virtio-pci driver is not wired in yet)")
 	}
 	var netdev string
 	switch {
@@ -340,7 +342,7 @@ func (c *Config) network() (args, opts []string, err error) {
 	default:
 		return nil, nil, fmt.Errorf("unknown network %q (want user, none or tap:IFNAME)", mode)
 	}
-	args = []string{"-global", "virtio-mmio.force-legacy=false", "-netdev", netdev, "-device", "virtio-net-device,netdev=net0"}
+	args = []string{"-global", "virtio-mmio.force-legacy=false", "-netdev", netdev, "-device", c.virtio("net") + ",netdev=net0"}
 	return args, opts, nil
 }
 

@@ -30,8 +30,10 @@ const (
 	SysSetAddr   = 4105 // SetAddr(handle, which, buf, len): a socket's local (0) or peer (1) address
 	SysServe     = 4106 // Serve(): the server is starting; forward requests from now on
 	SysFileMaps  = 4107 // FileMaps(op, addr, len): mirror a shared file mapping's range, or unmap without forwarding
+	SysPCIConfig = 4108 // PCIConfig(op, bdf, off, val): read (0) or write (1) a PCI configuration register
+	SysMSIAlloc  = 4109 // MSIAlloc() -> gsi | apicID<<8 | vector<<16: an MSI vector for a driver
 	SysFirst     = SysWait
-	SysLast      = SysFileMaps
+	SysLast      = SysMSIAlloc
 )
 
 // Why the pool and the address cache: Go's syscall package makes socket,
@@ -227,6 +229,33 @@ func Done(slot int32, result int64) {
 // before any goroutine can run).
 func Serve() {
 	call(SysServe)
+}
+
+// PCIConfigRead reads the 32-bit configuration register at off of the
+// function at bus/dev/fn.
+func PCIConfigRead(bus, dev, fn uint8, off uint16) uint32 {
+	v, e := call(SysPCIConfig, 0, pciBDF(bus, dev, fn), uintptr(off))
+	if e != 0 {
+		return 0xFFFFFFFF
+	}
+	return uint32(v)
+}
+
+// PCIConfigWrite writes the 32-bit configuration register at off.
+func PCIConfigWrite(bus, dev, fn uint8, off uint16, v uint32) {
+	call(SysPCIConfig, 1, pciBDF(bus, dev, fn), uintptr(off), uintptr(v))
+}
+
+func pciBDF(bus, dev, fn uint8) uintptr { return uintptr(bus)<<8 | uintptr(dev&31)<<3 | uintptr(fn&7) }
+
+// MSIAlloc returns a new MSI vector: the GSI to wait on with IRQWait, and
+// the LAPIC ID and vector that the device's message must carry.
+func MSIAlloc() (gsi uint32, apicID uint8, vector uint8, err error) {
+	r, e := call(SysMSIAlloc)
+	if e != 0 {
+		return 0, 0, 0, e
+	}
+	return uint32(r & 0xFF), uint8(r >> 8), uint8(r >> 16), nil
 }
 
 // FileMaps operations. The kernel forwards munmap and msync of the ranges

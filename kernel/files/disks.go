@@ -30,15 +30,15 @@ func mountDisks(v *vfs.VFS) {
 			paths[strings.TrimPrefix(k, "disk.")] = val
 		}
 	}
-	for _, d := range devices.VirtioMMIO(virtio.DeviceIDBlock) {
+	for _, d := range devices.VirtioDevices(virtio.DeviceIDBlock) {
 		if err := mountDisk(v, d, paths); err != nil {
-			fmt.Fprintf(os.Stderr, "[stardust] files: disk: %v\n", err)
+			fmt.Fprintf(os.Stderr, "[stardust] files: disk %s: %v\n", d.Name, err)
 		}
 	}
 }
 
-func mountDisk(v *vfs.VFS, d bridge.Device, paths map[string]string) error {
-	tr, err := devices.Transport(d)
+func mountDisk(v *vfs.VFS, d devices.Virtio, paths map[string]string) error {
+	tr, serve, err := d.Open()
 	if err != nil {
 		return err
 	}
@@ -46,7 +46,7 @@ func mountDisk(v *vfs.VFS, d bridge.Device, paths map[string]string) error {
 	if err != nil {
 		return err
 	}
-	devices.ServeIRQ(d.GSI, blk.HandleInterrupt)
+	serve(blk.HandleInterrupt)
 	id, err := blk.ID()
 	if err != nil {
 		return fmt.Errorf("reading the disk's serial: %v", err)

@@ -16,7 +16,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/stardust-go/stardust/kernel/bridge"
 	"github.com/stardust-go/stardust/kernel/devices"
 	"github.com/stardust-go/stardust/kernel/drivers/virtio"
 	"github.com/stardust-go/stardust/kernel/fs/imagefs"
@@ -65,15 +64,15 @@ func setup(img []byte) error {
 // mountShares mounts every host directory shared over virtio-9p (`stardust
 // run -v HOSTDIR:GUESTDIR`): the device's mount tag is the guest path.
 func mountShares(v *vfs.VFS) {
-	for _, d := range devices.VirtioMMIO(virtio.DeviceID9P) {
+	for _, d := range devices.VirtioDevices(virtio.DeviceID9P) {
 		if err := mountShare(v, d); err != nil {
-			fmt.Fprintf(os.Stderr, "[stardust] files: 9P share: %v\n", err)
+			fmt.Fprintf(os.Stderr, "[stardust] files: 9P share %s: %v\n", d.Name, err)
 		}
 	}
 }
 
-func mountShare(v *vfs.VFS, d bridge.Device) error {
-	tr, err := devices.Transport(d)
+func mountShare(v *vfs.VFS, d devices.Virtio) error {
+	tr, serve, err := d.Open()
 	if err != nil {
 		return err
 	}
@@ -81,7 +80,7 @@ func mountShare(v *vfs.VFS, d bridge.Device) error {
 	if err != nil {
 		return err
 	}
-	devices.ServeIRQ(d.GSI, drv.HandleInterrupt)
+	serve(drv.HandleInterrupt)
 	guest := drv.MountTag()
 	if !strings.HasPrefix(guest, "/") {
 		return fmt.Errorf("mount tag %q is not an absolute guest path", guest)

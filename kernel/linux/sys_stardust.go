@@ -62,6 +62,8 @@ var stardustTable = [...]handler{
 	bridge.SysSetAddr - bridge.SysFirst:   sysSetAddr,
 	bridge.SysServe - bridge.SysFirst:     sysBridgeServe,
 	bridge.SysFileMaps - bridge.SysFirst:  sysFileMaps,
+	bridge.SysPCIConfig - bridge.SysFirst: sysPCIConfig,
+	bridge.SysMSIAlloc - bridge.SysFirst:  sysMSIAlloc,
 }
 
 // DMAAlloc(size, physOut)
@@ -103,6 +105,13 @@ func sysMapMMIO(f *amd64.Frame) uintptr {
 			return va
 		}
 	}
+	if mmioAllowed(pa, size) {
+		va := mem.MapPhysical(uintptr(pa), uintptr(size), mem.PTENoCache|mem.PTEPWT)
+		if va == 0 {
+			return errno(syscall.ENOMEM)
+		}
+		return va
+	}
 	return errno(syscall.EPERM)
 }
 
@@ -119,6 +128,15 @@ func sysIRQWait(f *amd64.Frame) uintptr {
 		if uint64(devices[i].GSI) == gsi {
 			known = true
 		}
+	}
+	if gsi < VectorIRQCount && isMSI[gsi] {
+		// An MSI: edge-triggered, nothing to route or unmask.
+		for irqCount[gsi] <= seen {
+			if sched.Block(irqKey(gsi), 0, true) == sched.WokenSignal {
+				return errno(syscall.EINTR)
+			}
+		}
+		return uintptr(irqCount[gsi])
 	}
 	if !known || gsi >= VectorIRQCount {
 		return errno(syscall.EINVAL)
@@ -146,7 +164,9 @@ func irqKey(gsi uint64) uintptr { return 0xFFFF_FFFF_FFFF_B000 + uintptr(gsi)*8 
 //
 //go:nosplit
 func Interrupt(gsi uint64) {
-	amd64.MaskGSI(uint32(gsi), true)
+	if !isMSI[gsi&(VectorIRQCount-1)] {
+		amd64.MaskGSI(uint32(gsi), true)
+	}
 	amd64.EOI()
 	irqCount[gsi]++
 	sched.WakeKey(irqKey(gsi), sched.MaxThreads)

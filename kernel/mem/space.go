@@ -1,6 +1,10 @@
 package mem
 
-import "github.com/stardust-go/stardust/kernel/arch/amd64"
+import (
+	"unsafe"
+
+	"github.com/stardust-go/stardust/kernel/arch/amd64"
+)
 
 // KernelStackBase is the start of the region where threads' kernel stacks
 // are mapped (supervisor-only, each followed by an unmapped guard page).
@@ -17,6 +21,9 @@ func BuildKernelSpace(maxPhys uintptr, ram []Range) bool {
 	if root == 0 {
 		return false
 	}
+	if len(ram) > 0 {
+		ramAddr, ramCount = uintptr(unsafe.Pointer(&ram[0])), uintptr(len(ram))
+	}
 	const huge = 2 << 20
 	for pa := uintptr(0); pa < maxPhys; pa += huge {
 		flags := uint64(PTEWrite | PTENoExec | PTEGlobal)
@@ -28,6 +35,20 @@ func BuildKernelSpace(maxPhys uintptr, ram []Range) bool {
 		}
 	}
 	return true
+}
+
+// The RAM ranges, kept as an address and a count (a slice in a global
+// would be a pointer store, which trap context avoids).
+var ramAddr, ramCount uintptr
+
+// OverlapsRAM reports whether [start, end) touches RAM.
+//
+//go:nosplit
+func OverlapsRAM(start, end uintptr) bool {
+	if ramCount == 0 {
+		return true // not known yet: refuse
+	}
+	return overlapsRAM(start, end, unsafe.Slice((*Range)(unsafe.Pointer(ramAddr)), ramCount))
 }
 
 //go:nosplit

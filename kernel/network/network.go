@@ -147,16 +147,16 @@ func parseOptions(cmdline string) options {
 
 // findNIC drives the first virtio-net device, if there is one.
 func findNIC() (*virtio.Net, error) {
-	for _, d := range devices.VirtioMMIO(virtio.DeviceIDNet) {
-		tr, err := devices.Transport(d)
+	for _, d := range devices.VirtioDevices(virtio.DeviceIDNet) {
+		tr, serve, err := d.Open()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %v", d.Name, err)
 		}
 		nic, err := virtio.NewNet(tr, devices.DMA{})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %v", d.Name, err)
 		}
-		devices.ServeIRQ(d.GSI, nic.HandleInterrupt)
+		serve(nic.HandleInterrupt)
 		return nic, nil
 	}
 	return nil, nil
