@@ -2,12 +2,15 @@ package kernel
 
 import (
 	"github.com/stardust-go/stardust/kernel/arch/amd64"
+	"github.com/stardust-go/stardust/kernel/devices"
 	_ "github.com/stardust-go/stardust/kernel/files" // the file namespace (mounted by its init)
 	"github.com/stardust-go/stardust/kernel/services"
 )
 
 // init runs in the Go program, in ring 3, before main.main: it starts the
-// service goroutines that answer forwarded system calls. Referencing the
+// service goroutines that answer forwarded system calls, and feeds the
+// kernel's generator from a virtio-rng device, so that main's first
+// random bytes already depend on the host's randomness. Referencing the
 // PVH entry point here keeps the whole kernel in the link: nothing in the
 // Go program calls the boot code, only the hypervisor does.
 func init() {
@@ -15,4 +18,5 @@ func init() {
 		panic("stardust: kernel entry point missing")
 	}
 	services.Start()
+	devices.FeedEntropy() // before main: a virtio-rng device, if the VM has one
 }

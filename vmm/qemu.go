@@ -205,6 +205,11 @@ func (c *Config) qemuArgs(ctlFile string) ([]string, error) {
 		return nil, err
 	}
 	args = append(args, shareArgs...)
+	// An entropy source: the host's /dev/urandom through virtio-rng.
+	args = append(args, "-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", c.virtio("rng")+",rng=rng0")
+	if c.Machine == "" || c.Machine == "microvm" {
+		args = append(args, "-global", "virtio-mmio.force-legacy=false")
+	}
 	diskArgs, diskOpts, err := c.disks()
 	if err != nil {
 		return nil, err

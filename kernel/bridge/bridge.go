@@ -32,8 +32,9 @@ const (
 	SysFileMaps  = 4107 // FileMaps(op, addr, len): mirror a shared file mapping's range, or unmap without forwarding
 	SysPCIConfig = 4108 // PCIConfig(op, bdf, off, val): read (0) or write (1) a PCI configuration register
 	SysMSIAlloc  = 4109 // MSIAlloc() -> gsi | apicID<<8 | vector<<16: an MSI vector for a driver
+	SysEntropy   = 4110 // Entropy(buf, len): mix random bytes from a device into the kernel's generator
 	SysFirst     = SysWait
-	SysLast      = SysMSIAlloc
+	SysLast      = SysEntropy
 )
 
 // Why the pool and the address cache: Go's syscall package makes socket,
@@ -256,6 +257,18 @@ func MSIAlloc() (gsi uint32, apicID uint8, vector uint8, err error) {
 		return 0, 0, 0, e
 	}
 	return uint32(r & 0xFF), uint8(r >> 8), uint8(r >> 16), nil
+}
+
+// AddEntropy mixes b (at most 4096 bytes, from a hardware source) into the
+// kernel's random number generator.
+func AddEntropy(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if _, e := call(SysEntropy, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b))); e != 0 {
+		return e
+	}
+	return nil
 }
 
 // FileMaps operations. The kernel forwards munmap and msync of the ranges

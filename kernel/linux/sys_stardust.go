@@ -7,6 +7,7 @@ import (
 	"github.com/stardust-go/stardust/kernel/arch/amd64"
 	"github.com/stardust-go/stardust/kernel/bridge"
 	"github.com/stardust-go/stardust/kernel/mem"
+	"github.com/stardust-go/stardust/kernel/rand"
 	"github.com/stardust-go/stardust/kernel/sched"
 )
 
@@ -64,6 +65,30 @@ var stardustTable = [...]handler{
 	bridge.SysFileMaps - bridge.SysFirst:  sysFileMaps,
 	bridge.SysPCIConfig - bridge.SysFirst: sysPCIConfig,
 	bridge.SysMSIAlloc - bridge.SysFirst:  sysMSIAlloc,
+	bridge.SysEntropy - bridge.SysFirst:   sysEntropy,
+}
+
+// Entropy(buf, len): bytes from a hardware source (virtio-rng), mixed
+// into the generator eight at a time.
+//
+//go:nosplit
+func sysEntropy(f *amd64.Frame) uintptr {
+	n := uintptr(f.RSI)
+	if n > 4096 {
+		return errno(syscall.EINVAL)
+	}
+	b, ok := userBytes(uintptr(f.RDI), n, false)
+	if !ok {
+		return errno(syscall.EFAULT)
+	}
+	for i := uintptr(0); i < n; i += 8 {
+		var v uint64
+		for j := i; j < i+8 && j < n; j++ {
+			v = v<<8 | uint64(b[j])
+		}
+		rand.Mix(v)
+	}
+	return 0
 }
 
 // DMAAlloc(size, physOut)

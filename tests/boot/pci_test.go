@@ -63,3 +63,14 @@ func TestPCIDiskAndShare(t *testing.T) {
 	expectExit(t, b, 0)
 	expectOutput(t, b, `read: "hello from the host" <nil>\nwrite: <nil>`)
 }
+
+// TestEntropyDevice: the kernel mixes bytes from virtio-rng (MMIO on
+// microvm, PCI on q35) into its generator before main runs.
+func TestEntropyDevice(t *testing.T) {
+	t.Parallel()
+	for m, want := range map[string]string{"microvm": "virtio-mmio@0x", "q35": "virtio-pci "} {
+		b := run(t, image(t, "../../../examples/hello"), vmm.Config{Machine: m, Options: []string{"verbose"}})
+		expectExit(t, b, 0)
+		expectOutput(t, b, `\[stardust\] entropy: 64 bytes from `+want+`\S+ mixed in`)
+	}
+}
