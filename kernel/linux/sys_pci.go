@@ -81,4 +81,3 @@ func mmioAllowed(pa, size uint64) bool {
 	}
 	return !mem.OverlapsRAM(uintptr(pa), uintptr(end))
 }
-
