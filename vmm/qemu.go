@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,23 +22,27 @@ import (
 
 // Config describes one VM.
 type Config struct {
-	Image   string        // the image file
-	Memory  string        // -m, e.g. "128M"
-	Machine string        // microvm (default), q35 or pc
-	Accel   string        // auto (default), kvm or tcg
-	SMP     int           // number of vCPUs (default 1)
-	Args    []string      // the program's arguments (argv[1:])
-	Env     []string      // KEY=VALUE
-	Name    string        // argv[0] (default: the image's base name)
-	Timeout time.Duration // 0 = none
-	Stdout  io.Writer     // the serial console (default os.Stdout)
-	Stderr  io.Writer     // QEMU's own messages (default os.Stderr)
-	Extra   []string      // more QEMU arguments (devices)
-	Options []string      // kernel options (words before "--" on the command line)
-	Net     string        // "" (user networking if the image has a network stack), "user", "none" or "tap:IFNAME"
-	Ports   []string      // with user networking: HOSTPORT:GUESTPORT[/udp], forwarded from 127.0.0.1
-	Shares  []string      // HOSTDIR:GUESTDIR[:ro], shared over virtio-9p
-	Disks   []string      // FILE[:GUESTPATH], raw ext4 images attached over virtio-blk (see DiskSpec)
+	Image    string        // the image file
+	Memory   string        // -m, e.g. "128M"
+	Machine  string        // microvm (default), q35 or pc
+	Accel    string        // auto (default), kvm or tcg
+	SMP      int           // number of vCPUs (default 1)
+	Args     []string      // the program's arguments (argv[1:])
+	Env      []string      // KEY=VALUE
+	Name     string        // argv[0] (default: the image's base name)
+	Timeout  time.Duration // 0 = none
+	Stdout   io.Writer     // the serial console (default os.Stdout)
+	Stderr   io.Writer     // QEMU's own messages (default os.Stderr)
+	Extra    []string      // more QEMU arguments (devices)
+	Options  []string      // kernel options (words before "--" on the command line)
+	Net      string        // "" (user networking if the image has a network stack), "user", "none" or "tap:IFNAME"
+	Ports    []string      // with user networking: HOSTPORT:GUESTPORT[/udp], forwarded from 127.0.0.1
+	NetIP    string        // static address ADDR/PREFIX (default: 10.0.2.15/24 on the user network, DHCP on a tap)
+	NetGW    string        // static default gateway
+	NetDNS   []string      // name servers, written to the guest's /etc/resolv.conf
+	Hostname string        // the guest's host name
+	Shares   []string      // HOSTDIR:GUESTDIR[:ro], shared over virtio-9p
+	Disks    []string      // FILE[:GUESTPATH], raw ext4 images attached over virtio-blk (see DiskSpec)
 }
 
 // How a VM ended.
@@ -338,7 +343,12 @@ func (c *Config) network() (args, opts []string, err error) {
 		}
 		// QEMU's user network is always 10.0.2.0/24 with the host at .2 and
 		// DNS at .3: a static configuration saves the DHCP round trips.
-		opts = []string{"net.ip=10.0.2.15/24", "net.gw=10.0.2.2", "net.dns=10.0.2.3"}
+		if c.NetIP == "" {
+			opts = []string{"net.ip=10.0.2.15/24", "net.gw=10.0.2.2"}
+			if len(c.NetDNS) == 0 {
+				opts = append(opts, "net.dns=10.0.2.3")
+			}
+		}
 	case strings.HasPrefix(mode, "tap:"):
 		if len(c.Ports) > 0 {
 			return nil, nil, fmt.Errorf("-p forwards ports of QEMU's user network; with a tap device the guest has its own address")
@@ -347,8 +357,52 @@ func (c *Config) network() (args, opts []string, err error) {
 	default:
 		return nil, nil, fmt.Errorf("unknown network %q (want user, none or tap:IFNAME)", mode)
 	}
+	static, err := c.staticNet()
+	if err != nil {
+		return nil, nil, err
+	}
+	opts = append(opts, static...)
 	args = []string{"-global", "virtio-mmio.force-legacy=false", "-netdev", netdev, "-device", c.virtio("net") + ",netdev=net0"}
 	return args, opts, nil
+}
+
+// staticNet checks the static network settings and returns them as kernel
+// options (see kernel/network).
+func (c *Config) staticNet() ([]string, error) {
+	var opts []string
+	if c.NetIP != "" {
+		p, err := netip.ParsePrefix(c.NetIP)
+		if err != nil {
+			return nil, fmt.Errorf("bad -net-ip %q: want ADDRESS/PREFIXLEN, e.g. 192.168.1.20/24", c.NetIP)
+		}
+		opts = append(opts, "net.ip="+p.String())
+	}
+	if c.NetGW != "" {
+		a, err := netip.ParseAddr(c.NetGW)
+		if err != nil || c.NetIP == "" {
+			return nil, fmt.Errorf("bad -net-gw %q: want an address, with -net-ip", c.NetGW)
+		}
+		opts = append(opts, "net.gw="+a.String())
+	}
+	for _, d := range c.NetDNS {
+		a, err := netip.ParseAddr(d)
+		if err != nil {
+			return nil, fmt.Errorf("bad -net-dns %q: want an address", d)
+		}
+		opts = append(opts, "net.dns="+a.String())
+	}
+	if c.Hostname != "" {
+		for _, r := range c.Hostname {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+				return nil, fmt.Errorf("bad -hostname %q: letters, digits, '-' and '.' only", c.Hostname)
+			}
+		}
+		if len(c.Hostname) > 63 {
+			return nil, fmt.Errorf("bad -hostname %q: at most 63 characters", c.Hostname)
+		}
+		opts = append(opts, "hostname="+c.Hostname)
+	}
+	return opts, nil
 }
 
 // hostfwd turns HOSTPORT:GUESTPORT[/udp] into QEMU's hostfwd syntax.

@@ -41,6 +41,11 @@ func cmdRun(args []string) int {
 	netMode := fs.String("net", "", "network: user (QEMU's user networking; the default for images that use package net), none, or tap:IFNAME")
 	vols := listFlag{}
 	fs.Var(&vols, "v", "share HOSTDIR:GUESTDIR[:ro] with the program over virtio-9p (repeatable)")
+	netIP := fs.String("net-ip", "", "static guest address ADDR/PREFIX (default 10.0.2.15/24 on the user network; DHCP on a tap)")
+	netGW := fs.String("net-gw", "", "static default gateway (with -net-ip)")
+	netDNS := listFlag{}
+	fs.Var(&netDNS, "net-dns", "name server for the guest's /etc/resolv.conf (repeatable; default: QEMU's 10.0.2.3, or what DHCP says)")
+	hostname := fs.String("hostname", "", "the guest's host name")
 	fs.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: stardust run [flags] IMAGE|PKG|FILE.wasm [-- ARGS...]\n\n"+
 			"Boots IMAGE (or builds the main package PKG first) under QEMU with the serial\n"+
@@ -115,6 +120,7 @@ func cmdRun(args []string) int {
 	res, err := vmm.Run(ctx, vmm.Config{
 		Image: img, Memory: *mem, Machine: *machine, Accel: *accel, SMP: *smp,
 		Args: o.Args, Env: o.Env, Timeout: o.Timeout, Net: *netMode, Ports: o.Ports, Shares: o.Volumes, Disks: disks,
+		NetIP: *netIP, NetGW: *netGW, NetDNS: netDNS, Hostname: *hostname,
 		Name:  strings.TrimSuffix(filepath.Base(img), ".img"),
 		Extra: strings.Fields(os.Getenv("STARDUST_QEMU_ARGS")), // for debugging, e.g. "-d int,cpu_reset -D qemu.log"
 	})

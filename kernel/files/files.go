@@ -19,6 +19,7 @@ import (
 	"github.com/stardust-go/stardust/kernel/devices"
 	"github.com/stardust-go/stardust/kernel/drivers/virtio"
 	"github.com/stardust-go/stardust/kernel/fs/imagefs"
+	"github.com/stardust-go/stardust/kernel/fs/overlay"
 	"github.com/stardust-go/stardust/kernel/fs/p9/p9fs"
 	"github.com/stardust-go/stardust/kernel/fs/synthfs"
 	"github.com/stardust-go/stardust/kernel/fs/tmpfs"
@@ -27,6 +28,20 @@ import (
 )
 
 var start = time.Now()
+
+// generated holds the files the kernel generates over the image (see
+// SetGenerated).
+var generated *overlay.FS
+
+// SetGenerated places a generated, read-only file at path over the root
+// image, e.g. /etc/resolv.conf from the network configuration. content is
+// called at each lookup; while it reports !ok the image's own file (if
+// any) shows.
+func SetGenerated(path string, content func() ([]byte, bool)) {
+	if generated != nil {
+		generated.Set(path, content)
+	}
+}
 
 // SetRootImage mounts the packed image (see image/rootfs) as / and installs
 // the namespace. img must stay unchanged: it is the image's read-only data,
@@ -42,7 +57,8 @@ func setup(img []byte) error {
 	if err != nil {
 		return fmt.Errorf("the packed root filesystem is damaged: %w", err)
 	}
-	v := vfs.New(root, vfs.Options{ReadOnly: true})
+	generated = overlay.New(root)
+	v := vfs.New(generated, vfs.Options{ReadOnly: true})
 	if err := v.Mount("/tmp", tmpfs.New(tmpfs.Options{}), 0); err != nil {
 		return err
 	}

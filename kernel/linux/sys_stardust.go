@@ -45,7 +45,19 @@ func AddDevice(d bridge.Device) {
 // in a global would be a pointer store).
 //
 //go:nosplit
-func SetCmdline(addr, n uintptr) { cmdlineAddr, cmdlineLen = addr, n }
+func SetCmdline(addr, n uintptr) {
+	cmdlineAddr, cmdlineLen = addr, n
+	// The option hostname=NAME sets what uname reports.
+	cl := unsafe.Slice((*byte)(unsafe.Pointer(addr)), n)
+	for tok, isArg, pos := nextToken(cl, 0, false); tok != nil && !isArg; tok, isArg, pos = nextToken(cl, pos, isArg) {
+		if len(tok) > 9 && string(tok[:9]) == "hostname=" && len(tok)-9 < len(hostname) {
+			for i := range hostname {
+				hostname[i] = 0
+			}
+			copy(hostname[:], tok[9:])
+		}
+	}
+}
 
 // stardustTable is indexed by number - bridge.SysFirst. (A table, not a
 // switch: the call chain from the trap entry must stay shallow, as the

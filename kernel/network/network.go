@@ -12,6 +12,7 @@
 package network
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
@@ -24,6 +25,7 @@ import (
 	"github.com/stardust-go/stardust/kernel/devices"
 	"github.com/stardust-go/stardust/kernel/drivers/virtio"
 	"github.com/stardust-go/stardust/kernel/fdesc"
+	"github.com/stardust-go/stardust/kernel/files"
 	knet "github.com/stardust-go/stardust/kernel/net"
 	"github.com/stardust-go/stardust/kernel/services"
 )
@@ -88,6 +90,13 @@ func start() {
 	if opts.hostname != "" {
 		st.SetHostname(opts.hostname)
 	}
+	// /etc/resolv.conf follows the configuration (static, or what DHCP
+	// reports) over the file packed into the image, once it names a
+	// server, as a Linux DHCP client rewrites it.
+	files.SetGenerated("/etc/resolv.conf", func() ([]byte, bool) {
+		rc := st.ResolvConf()
+		return rc, bytes.Contains(rc, []byte("nameserver "))
+	})
 	nic, err := findNIC()
 	if err != nil {
 		logf("%v", err)
@@ -111,6 +120,10 @@ func start() {
 		defer cancel()
 		if _, err := st.ConfigureDHCP(ctx, knet.DHCPConfig{Hostname: st.Hostname()}); err != nil {
 			logf("DHCP: %v", err)
+			return
+		}
+		if len(opts.dns) > 0 {
+			st.SetDNS(opts.dns, nil) // name servers given as options win over DHCP's
 		}
 	}()
 }
