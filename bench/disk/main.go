@@ -1,8 +1,9 @@
 // Command disk measures file I/O and prints a table: sequential and random
 // 4 KiB throughput and fsync latency on an ext4 volume (-disk, a raw image
 // on the host's file system), and what the packed root filesystem costs
-// (image size, time to read every file). The same workload runs natively
-// on the host for reference. Run from the repository root:
+// (image size, time to read every file). The same workload runs in a
+// minimal Linux VM with the same disk options (bench/internal/linuxvm) and
+// natively on the host for reference. Run from the repository root:
 //
 //	go run ./bench/disk
 package main
@@ -11,6 +12,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,12 +20,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stardust-go/stardust/bench/internal/linuxvm"
 	"github.com/stardust-go/stardust/kernel/fs/ext4"
 	"github.com/stardust-go/stardust/toolchain"
 	"github.com/stardust-go/stardust/vmm"
 )
 
+var withLinux = flag.Bool("linux", true, "also run the workload in a minimal Linux VM (downloads Debian's kernel once)")
+
 func main() {
+	flag.Parse()
 	tmp, err := os.MkdirTemp("", "stardust-bench-disk-")
 	check(err)
 	defer os.RemoveAll(tmp)
@@ -34,7 +40,12 @@ func main() {
 	vol := filepath.Join(tmp, "vol.img")
 	check(ext4.CreateImage(vol, 128<<20, ""))
 	vm := runVM(vmm.Config{Image: img, Disks: []string{vol}, Args: []string{"volume", "/data"}})
+	vmPC := runVM(vmm.Config{Image: img, Machine: "pc", Disks: []string{vol}, Args: []string{"volume", "/data"}})
 	host := runHost(tmp, "volume", tmp)
+	linux := map[string]string{}
+	if *withLinux {
+		linux = runLinux(tmp, vol)
+	}
 
 	// The packed root filesystem: the Go tree's testdata-free sources of
 	// a few packages as content.
@@ -49,9 +60,9 @@ func main() {
 	ra := runVM(vmm.Config{Image: packed, Args: []string{"readall", "/files"}})
 	hostRA := runHost(tmp, "readall", files)
 
-	fmt.Printf("| measure | Stardust (TCG, microvm, virtio-blk, ext4) | host (native, %s) |\n|---|---|---|\n", fsType(tmp))
+	fmt.Printf("| measure | Stardust, microvm | Stardust, pc | Linux VM, pc | host (native, %s) |\n|---|---|---|---|---|\n", fsType(tmp))
 	for _, k := range []string{"seq-write", "seq-read", "rand-4k-write", "rand-4k-read", "fsync-p50", "fsync-p99"} {
-		fmt.Printf("| %s | %s | %s |\n", k, vm[k], host[k])
+		fmt.Printf("| %s | %s | %s | %s | %s |\n", k, vm[k], vmPC[k], linux[k], host[k])
 	}
 	fmt.Printf("\n| packed root filesystem | value |\n|---|---|\n")
 	fmt.Printf("| content | %s in %s |\n", ra["readall-bytes"], ra["readall-files"])
@@ -68,6 +79,29 @@ func runVM(c vmm.Config) map[string]string {
 		check(fmt.Errorf("VM: %v %d\n%s", res.Outcome, res.Status, out.String()))
 	}
 	return parse(out.String())
+}
+
+// runLinux runs the workload in the minimal Linux VM (bench/internal/linuxvm)
+// with the same disk attached as virtio-blk-pci and mounted at /data.
+func runLinux(tmp, vol string) map[string]string {
+	cache, err := os.UserCacheDir()
+	check(err)
+	kernel, mods, err := linuxvm.Kernel(filepath.Join(cache, "stardust"))
+	check(err)
+	initrd := filepath.Join(tmp, "guest.cpio")
+	check(linuxvm.Initramfs(initrd, "./bench/disk/guest", mods, linuxvm.DiskModules))
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd, err := linuxvm.Config{Kernel: kernel, Initrd: initrd, Memory: "128M", Disk: vol,
+		Args: []string{"volume", "/data"}, Stdout: &out}.Command(ctx)
+	check(err)
+	cmd.Run()
+	m := parse(out.String())
+	if len(m) == 0 {
+		check(fmt.Errorf("Linux VM: no results:\n%s", out.String()))
+	}
+	return m
 }
 
 func runHost(tmp, mode, dir string) map[string]string {

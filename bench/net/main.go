@@ -1,7 +1,10 @@
 // Command net measures examples/httpd as a Stardust VM under QEMU's user
-// networking and prints a table: time from QEMU start to the first HTTP
-// 200, requests per second and latency (p50/p99) under a keep-alive load,
-// and the smallest -m at which the server still answers under load.
+// networking, on microvm and on pc, and the same program in a minimal
+// Linux VM (Debian's kernel and an initramfs with only the program, see
+// bench/internal/linuxvm) on pc with the same devices and memory, and
+// prints a table: time from QEMU start to the first HTTP 200, requests
+// per second and latency (p50/p99) under a keep-alive load, and the
+// smallest -m at which the server still answers under load.
 // Run from the repository root:
 //
 //	go run ./bench/net [-c 16] [-d 10s]
@@ -17,9 +20,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/stardust-go/stardust/bench/internal/linuxvm"
 	"github.com/stardust-go/stardust/toolchain"
 	"github.com/stardust-go/stardust/vmm"
 )
@@ -28,6 +33,7 @@ var (
 	conc     = flag.Int("c", 16, "concurrent keep-alive clients")
 	duration = flag.Duration("d", 10*time.Second, "load duration")
 	boots    = flag.Int("n", 5, "boots for the boot-time median")
+	linux    = flag.Bool("linux", true, "also measure the same program in a minimal Linux VM (downloads Debian's kernel once)")
 )
 
 func main() {
@@ -38,23 +44,76 @@ func main() {
 	img := filepath.Join(tmp, "httpd.img")
 	check(toolchain.Build(toolchain.Options{Pkg: "./examples/httpd", Output: img}))
 
-	var firsts []time.Duration
-	for i := 0; i < *boots; i++ {
-		vm := start(img, "128M")
-		firsts = append(firsts, vm.first)
-		vm.stop()
+	guests := []guest{
+		{"Stardust, microvm (virtio-mmio)", stardust(img, "microvm")},
+		{"Stardust, pc (virtio-pci)", stardust(img, "pc")},
 	}
-	sort.Slice(firsts, func(i, j int) bool { return firsts[i] < firsts[j] })
+	if *linux {
+		cache, err := os.UserCacheDir()
+		check(err)
+		kernel, mods, err := linuxvm.Kernel(filepath.Join(cache, "stardust"))
+		check(err)
+		initrd := filepath.Join(tmp, "httpd.cpio")
+		check(linuxvm.Initramfs(initrd, "./examples/httpd", mods, linuxvm.NetModules))
+		guests = append(guests, guest{"Linux VM, pc (virtio-pci)", func(ctx context.Context, port int, mem string) {
+			cmd, err := linuxvm.Config{Kernel: kernel, Initrd: initrd, Memory: mem,
+				Ports: []string{fmt.Sprintf("%d:8080", port)}, Stdout: io.Discard}.Command(ctx)
+			check(err)
+			cmd.Run()
+		}})
+	}
 
-	vm := start(img, "128M")
-	rps, p50, p99, errs := load(vm.url, *conc, *duration)
-	vm.stop()
+	type result struct {
+		first         time.Duration
+		rps           float64
+		p50, p99      time.Duration
+		errs, minimum int
+	}
+	var results []result
+	for _, g := range guests {
+		var firsts []time.Duration
+		for i := 0; i < *boots; i++ {
+			vm := start(g.run, "128M")
+			firsts = append(firsts, vm.first)
+			vm.stop()
+		}
+		sort.Slice(firsts, func(i, j int) bool { return firsts[i] < firsts[j] })
+		vm := start(g.run, "128M")
+		rps, p50, p99, errs := load(vm.url, *conc, *duration)
+		vm.stop()
+		results = append(results, result{firsts[len(firsts)/2], rps, p50, p99, errs, smallest(g.run)})
+	}
 
-	fmt.Printf("| measure | value |\n|---|---|\n")
-	fmt.Printf("| QEMU start to first HTTP 200 (median of %d) | %.0f ms |\n", *boots, ms(firsts[len(firsts)/2]))
-	fmt.Printf("| requests/s, %d keep-alive clients, %v | %.0f (%d errors) |\n", *conc, *duration, rps, errs)
-	fmt.Printf("| latency p50 / p99 | %.2f ms / %.2f ms |\n", ms(p50), ms(p99))
-	fmt.Printf("| smallest -m serving under load | %d MiB |\n", smallest(img))
+	fmt.Printf("| measure |")
+	for _, g := range guests {
+		fmt.Printf(" %s |", g.name)
+	}
+	fmt.Printf("\n|---|%s\n", strings.Repeat("---|", len(guests)))
+	row := func(name string, f func(r result) string) {
+		fmt.Printf("| %s |", name)
+		for _, r := range results {
+			fmt.Printf(" %s |", f(r))
+		}
+		fmt.Println()
+	}
+	row(fmt.Sprintf("QEMU start to first HTTP 200 (median of %d)", *boots), func(r result) string { return fmt.Sprintf("%.0f ms", ms(r.first)) })
+	row(fmt.Sprintf("requests/s, %d keep-alive clients, %v", *conc, *duration), func(r result) string { return fmt.Sprintf("%.0f (%d errors)", r.rps, r.errs) })
+	row("latency p50 / p99", func(r result) string { return fmt.Sprintf("%.2f ms / %.2f ms", ms(r.p50), ms(r.p99)) })
+	row("smallest -m serving under load", func(r result) string { return fmt.Sprintf("%d MiB", r.minimum) })
+}
+
+// guest is a way to run examples/httpd with port 8080 forwarded from the
+// host's port, until ctx ends.
+type guest struct {
+	name string
+	run  func(ctx context.Context, port int, mem string)
+}
+
+func stardust(img, machine string) func(context.Context, int, string) {
+	return func(ctx context.Context, port int, mem string) {
+		vmm.Run(ctx, vmm.Config{Image: img, Machine: machine, Memory: mem, Ports: []string{fmt.Sprintf("%d:8080", port)},
+			Stdout: io.Discard, Stderr: io.Discard, Timeout: 5 * time.Minute})
+	}
 }
 
 type vm struct {
@@ -63,13 +122,13 @@ type vm struct {
 	stop  func()
 }
 
-func start(img, mem string) vm {
+func start(run func(context.Context, int, string), mem string) vm {
 	port := freePort()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	t0 := time.Now()
 	go func() {
-		vmm.Run(ctx, vmm.Config{Image: img, Memory: mem, Ports: []string{fmt.Sprintf("%d:8080", port)}, Stdout: io.Discard, Stderr: io.Discard, Timeout: 5 * time.Minute})
+		run(ctx, port, mem)
 		close(done)
 	}()
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -132,9 +191,9 @@ func load(url string, c int, d time.Duration) (rps float64, p50, p99 time.Durati
 }
 
 // smallest finds the least -m (MiB) at which the server answers a short load.
-func smallest(img string) int {
+func smallest(run func(context.Context, int, string)) int {
 	ok := func(mb int) bool {
-		v := start(img, fmt.Sprintf("%dM", mb))
+		v := start(run, fmt.Sprintf("%dM", mb))
 		defer v.stop()
 		if v.first == 0 {
 			return false
