@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -474,6 +475,9 @@ func Run(ctx context.Context, c Config) (Result, error) {
 	cmd.Stdout = sym
 	cmd.Stderr = stderr
 	cmd.WaitDelay = 2 * time.Second
+	// QEMU must not outlive its runner, however the runner ends (a
+	// SIGKILL included): the kernel sends it SIGKILL when we go.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	runErr := cmd.Run()
 	sym.Flush()
 

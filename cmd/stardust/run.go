@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/stardust-go/stardust/image"
 	"github.com/stardust-go/stardust/vmm"
@@ -115,7 +116,8 @@ func cmdRun(args []string) int {
 		}
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// Interrupt, termination and hang-up stop the VM before we exit.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	res, err := vmm.Run(ctx, vmm.Config{
 		Image: img, Memory: *mem, Machine: *machine, Accel: *accel, SMP: *smp,

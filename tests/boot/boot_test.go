@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -292,6 +294,60 @@ func TestCLI(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "unknown machine") {
 		t.Fatalf("bad -machine: %v\n%s", err, out)
 	}
+
+	// QEMU does not outlive a killed `stardust run` (the server runs
+	// until asked to quit).
+	img := image(t, "../../../examples/httpd")
+	runner := exec.Command(bin, "run", "-timeout", "2m", img)
+	if err := runner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var qemuPID int
+	for i := 0; i < 200 && qemuPID == 0; i++ {
+		time.Sleep(50 * time.Millisecond)
+		qemuPID = childOf(runner.Process.Pid, "qemu-system")
+	}
+	if qemuPID == 0 {
+		runner.Process.Kill()
+		t.Fatal("no QEMU child of stardust run")
+	}
+	runner.Process.Kill()
+	runner.Wait()
+	for i := 0; ; i++ {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", qemuPID))
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			break // gone (or a zombie nobody reaps)
+		}
+		if i == 100 {
+			syscall.Kill(qemuPID, syscall.SIGKILL)
+			t.Fatal("QEMU kept running after stardust run was killed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// childOf returns the PID of a child process of parent whose command
+// contains name, or 0.
+func childOf(parent int, name string) int {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+		s := string(stat)
+		rest := s[strings.LastIndexByte(s, ')')+1:]
+		f := strings.Fields(rest)
+		if len(f) > 1 && f[1] == strconv.Itoa(parent) && strings.Contains(s[:strings.LastIndexByte(s, ')')], name) {
+			return pid
+		}
+	}
+	return 0
 }
 
 // TestKernelPanicReport makes the kernel fault on purpose and checks the
