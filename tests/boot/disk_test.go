@@ -32,16 +32,23 @@ func e2tool(t *testing.T, name string) string {
 	return ""
 }
 
+// newVolume makes an empty ext4 image of size bytes with mke2fs.
+func newVolume(t *testing.T, size int64) string {
+	t.Helper()
+	e2tool(t, "mke2fs")
+	img := filepath.Join(t.TempDir(), "vol.img")
+	if err := ext4.CreateImage(img, size, ""); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
 // TestDiskVolume attaches an ext4 image made by mke2fs (-disk): one boot
 // writes, fsyncs and renames; the next boot reads what it left; between
 // and after, e2fsck checks the image on the host.
 func TestDiskVolume(t *testing.T) {
 	t.Parallel()
-	e2tool(t, "mke2fs")
-	img := filepath.Join(t.TempDir(), "vol.img")
-	if err := ext4.CreateImage(img, 32<<20, ""); err != nil {
-		t.Fatal(err)
-	}
+	img := newVolume(t, 32<<20)
 	b := run(t, image(t, "disk"), vmm.Config{Disks: []string{img + ":/data"}, Args: []string{"write"}})
 	expectExit(t, b, 0)
 	expectOutput(t, b, `written`)
@@ -76,12 +83,8 @@ func fsckImage(t *testing.T, img string) {
 // guest reported as fsynced, in order.
 func TestDiskSurvivesKill(t *testing.T) {
 	t.Parallel()
-	e2tool(t, "mke2fs")
 	requireQEMU(t)
-	img := filepath.Join(t.TempDir(), "vol.img")
-	if err := ext4.CreateImage(img, 32<<20, ""); err != nil {
-		t.Fatal(err)
-	}
+	img := newVolume(t, 32<<20)
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	synced := -1 // the last record a killed boot reported as fsynced
 	for round := 0; round < 6; round++ {
@@ -161,11 +164,7 @@ func (w *watcher) String() string {
 // expected lines are what the same program prints on Linux.
 func TestFileMmap(t *testing.T) {
 	t.Parallel()
-	e2tool(t, "mke2fs")
-	img := filepath.Join(t.TempDir(), "vol.img")
-	if err := ext4.CreateImage(img, 32<<20, ""); err != nil {
-		t.Fatal(err)
-	}
+	img := newVolume(t, 32<<20)
 	b := run(t, image(t, "mmap"), vmm.Config{Disks: []string{img}})
 	expectExit(t, b, 0)
 	for _, dir := range []string{"/tmp", "/data"} {
@@ -190,11 +189,7 @@ func TestFileMmap(t *testing.T) {
 // ftruncate as it grows) written in one boot reads back in the next.
 func TestBoltDatabase(t *testing.T) {
 	t.Parallel()
-	e2tool(t, "mke2fs")
-	img := filepath.Join(t.TempDir(), "vol.img")
-	if err := ext4.CreateImage(img, 64<<20, ""); err != nil {
-		t.Fatal(err)
-	}
+	img := newVolume(t, 64<<20)
 	b := run(t, image(t, "bolt"), vmm.Config{Disks: []string{img}, Args: []string{"write"}})
 	expectExit(t, b, 0)
 	expectOutput(t, b, `second open: timeout\nwritten, size \d+`)

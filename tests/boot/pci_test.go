@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stardust-go/stardust/kernel/fs/ext4"
 	"github.com/stardust-go/stardust/vmm"
 )
 
@@ -45,11 +44,7 @@ func TestPCINetwork(t *testing.T) {
 // share (virtio-9p-pci) on pc.
 func TestPCIDiskAndShare(t *testing.T) {
 	t.Parallel()
-	e2tool(t, "mke2fs")
-	img := filepath.Join(t.TempDir(), "vol.img")
-	if err := ext4.CreateImage(img, 32<<20, ""); err != nil {
-		t.Fatal(err)
-	}
+	img := newVolume(t, 32<<20)
 	b := run(t, image(t, "disk"), vmm.Config{Machine: "q35", Disks: []string{img}, Args: []string{"write"}})
 	expectExit(t, b, 0)
 	b = run(t, image(t, "disk"), vmm.Config{Machine: "q35", Disks: []string{img}, Args: []string{"read"}})
