@@ -85,22 +85,6 @@ func forward(op int32, handle int32, flags int32, a0, a1, a2, a3, a4, a5 uint64)
 	return uintptr(r.result)
 }
 
-// wouldBlockRead reports that a read-like call on e (read, recvfrom,
-// recvmsg, accept) can be answered EAGAIN without asking the service: a
-// non-blocking descriptor whose readiness, as last reported, says nothing
-// to read. A report may lag the socket's true state, but then a newer one
-// is on its way, and its change to readable is the edge epoll delivers,
-// so the caller (Go's netpoller) is woken as if its read had come a moment
-// earlier. This saves a round trip to a service goroutine on the path
-// every keep-alive connection takes after each request.
-//
-//go:nosplit
-func wouldBlockRead(e *fdEntry) bool {
-	const readable = bridge.PollIn | bridge.PollErr | bridge.PollHup | bridge.PollRdHup
-	h := e.obj
-	return e.flags&oNonblock != 0 && h >= 0 && h < bridge.MaxHandles && svcPollable[h] && svcReady[h]&readable == 0
-}
-
 // forwardFD forwards an fd-level call on a service descriptor.
 //
 //go:nosplit

@@ -25,9 +25,6 @@ func fdRead(fd int, e *fdEntry, buf, n uintptr) uintptr {
 		if _, ok := userBytes(buf, n, true); !ok {
 			return errno(syscall.EFAULT)
 		}
-		if wouldBlockRead(e) {
-			return errno(syscall.EAGAIN)
-		}
 		return forwardFD(bridge.OpRead, e, uint64(fd), uint64(buf), uint64(n), 0, 0, 0)
 	}
 	return errno(syscall.EINVAL)

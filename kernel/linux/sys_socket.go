@@ -129,9 +129,6 @@ func sysAccept4(f *amd64.Frame) uintptr {
 	if !addrOut(uintptr(f.RSI), uintptr(f.RDX)) {
 		return errno(syscall.EFAULT)
 	}
-	if wouldBlockRead(e) {
-		return errno(syscall.EAGAIN)
-	}
 	r := forwardFD(bridge.OpAccept, e, f.RDI, f.RSI, f.RDX, flags, 0, 0)
 	return installHandle(r, flags&sockCloexec != 0, int32(oRdwr|flags&sockNonblock))
 }
@@ -241,9 +238,6 @@ func sysRecvfrom(f *amd64.Frame) uintptr {
 	if !addrOut(uintptr(f.R8), uintptr(f.R9)) {
 		return errno(syscall.EFAULT)
 	}
-	if wouldBlockRead(e) {
-		return errno(syscall.EAGAIN)
-	}
 	return forwardFD(bridge.OpRecvFrom, e, f.RDI, f.RSI, f.RDX, f.R10, f.R8, f.R9)
 }
 
@@ -300,9 +294,6 @@ func sysRecvmsg(f *amd64.Frame) uintptr {
 	}
 	if !checkMsghdr(uintptr(f.RSI), true) {
 		return errno(syscall.EFAULT)
-	}
-	if wouldBlockRead(e) {
-		return errno(syscall.EAGAIN)
 	}
 	return forwardFD(bridge.OpRecvMsg, e, f.RDI, f.RSI, f.RDX, 0, 0, 0)
 }
