@@ -8,6 +8,7 @@ package devices
 
 import (
 	"fmt"
+	"runtime"
 	"unsafe"
 
 	"github.com/stardust-go/stardust/kernel/bridge"
@@ -89,6 +90,11 @@ func ServeIRQ(gsi uint32, handle func()) {
 			}
 			seen = n
 			handle()
+			// Let whoever handle made runnable (a reader of received
+			// frames, a waiter for a finished request) run before this
+			// thread blocks in IRQWait holding the P (see the same yield
+			// in services.serve).
+			runtime.Gosched()
 		}
 	}()
 }
