@@ -1,5 +1,6 @@
-// Echoes UDP datagrams on :9001 (uppercased), the number given as its
-// first argument, then exits.
+// Echoes UDP datagrams on :9001 (uppercased) until one says "quit", then
+// exits. It counts what it echoed, so the test can tell a lost datagram
+// (legal for UDP) from a broken path.
 package main
 
 import (
@@ -7,11 +8,9 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
 )
 
 func main() {
-	n, _ := strconv.Atoi(os.Args[1])
 	c, err := net.ListenPacket("udp", ":9001")
 	if err != nil {
 		fmt.Println("listen:", err)
@@ -19,11 +18,15 @@ func main() {
 	}
 	fmt.Println("ready")
 	buf := make([]byte, 2048)
-	for i := 0; i < n; i++ {
+	for n := 0; ; n++ {
 		k, from, err := c.ReadFrom(buf)
 		if err != nil {
 			fmt.Println("read:", err)
 			os.Exit(1)
+		}
+		if string(buf[:k]) == "quit" {
+			fmt.Println("echoed", n)
+			return
 		}
 		c.WriteTo(bytes.ToUpper(buf[:k]), from)
 	}
