@@ -165,6 +165,7 @@ const (
 	OpPipe       // pipe2(fds, flags) -> read handle; Args[2] receives the write handle's
 	OpUmask      // umask(mask)
 	OpFlock      // flock(fd, how)
+	OpSync       // sync() (Handle -1), or syncfs(fd)
 
 	// Memory calls about file mappings (see kernel/services/mmap.go).
 	OpMmap   // mmap(addr, len, prot, flags, fd, off) of a regular file (Handle = the file)

@@ -425,3 +425,29 @@ func sysFlock(f *amd64.Frame) uintptr {
 	}
 	return forwardFD(bridge.OpFlock, e, f.RDI, f.RSI, 0, 0, 0, 0)
 }
+
+// sync(): every mounted file system commits what it has (a journal
+// commit for ext4 volumes; nothing to do for the image, tmpfs or shares).
+//
+//go:nosplit
+func sysSync(f *amd64.Frame) uintptr {
+	if !serviceUp {
+		return 0
+	}
+	forward(bridge.OpSync, -1, 0, 0, 0, 0, 0, 0, 0)
+	return 0 // sync(2) cannot fail
+}
+
+// syncfs(fd): the file system that fd lives on.
+//
+//go:nosplit
+func sysSyncfs(f *amd64.Frame) uintptr {
+	e, ok := getFD(f.RDI)
+	if !ok {
+		return errno(syscall.EBADF)
+	}
+	if e.kind != fdService {
+		return 0 // the console, eventfds, epoll: nothing to sync
+	}
+	return forwardFD(bridge.OpSync, e, f.RDI, 0, 0, 0, 0, 0)
+}

@@ -138,6 +138,8 @@ var table = [...]entry{
 	syscall.SYS_GETDENTS64:        {sysGetdents64, Supported, ""},
 	syscall.SYS_FSYNC:             {sysFsync, Supported, ""},
 	syscall.SYS_FLOCK:             {sysFlock, Supported, "between open file descriptions, as Linux"},
+	syscall.SYS_SYNC:              {sysSync, Supported, "commits every volume's journal"},
+	sysSyncfsNr:                   {sysSyncfs, Supported, ""},
 	syscall.SYS_FDATASYNC:         {sysFdatasync, Supported, ""},
 	syscall.SYS_PIPE2:             {sysPipe2, Supported, ""},
 	syscall.SYS_PIPE:              {sysPipe, Supported, ""},
@@ -162,6 +164,7 @@ const (
 	sysGetrandomNr  = 318
 	sysRenameat2Nr  = 316
 	sysFaccessat2Nr = 439
+	sysSyncfsNr     = 306
 )
 
 // logged remembers which unsupported calls were already reported.

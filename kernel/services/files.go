@@ -190,6 +190,11 @@ func doFile(r *bridge.Request, d fdesc.Description) (int64, bool) {
 			return 0, true // nothing to make durable (a pipe, a tmpfs file with no syncer)
 		}
 		return result(0, s.Sync(a[1] == 1)), true
+	case bridge.OpSync:
+		if dn := vfs.DentryOf(d); dn != nil {
+			return result(0, dn.SyncFS()), true
+		}
+		return 0, true // pipes and sockets: nothing to sync
 	case bridge.OpFlock:
 		l, ok := d.(interface{ Flock(how int) error })
 		if !ok {

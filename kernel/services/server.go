@@ -321,6 +321,13 @@ func do(r *bridge.Request) int64 {
 	case bridge.OpRefill:
 		refill(int(a[0]))
 		return 0
+	case bridge.OpSync:
+		if r.Handle < 0 {
+			if v := currentFS(); v != nil {
+				v.SyncAll()
+			}
+			return 0
+		}
 	case bridge.OpMunmap:
 		return munmapFiles(uintptr(a[0]), uintptr(a[1]))
 	case bridge.OpMsync:

@@ -244,3 +244,40 @@ func hostBoltKeys(t *testing.T, img string) int {
 	})
 	return n
 }
+
+// TestSyncSurvivesKill: data written without fsync and then sync(2)ed is
+// on the disk when QEMU is killed right after.
+func TestSyncSurvivesKill(t *testing.T) {
+	t.Parallel()
+	requireQEMU(t)
+	img := newVolume(t, 32<<20)
+	ctx, kill := context.WithCancel(context.Background())
+	defer kill()
+	var out syncWatch
+	out.found = kill
+	_, err := vmm.Run(ctx, vmm.Config{Image: image(t, "disk"), Disks: []string{img}, Args: []string{"sync"}, Stdout: &out, Timeout: 2 * time.Minute})
+	if err != context.Canceled {
+		t.Fatalf("the VM was not killed after sync: %v", err)
+	}
+	b := run(t, image(t, "disk"), vmm.Config{Disks: []string{img}, Args: []string{"readsync"}})
+	expectExit(t, b, 0)
+	expectOutput(t, b, `after kill: "made durable by sync\(2\)" <nil>`)
+}
+
+// syncWatch calls found (once) when the console says "synced".
+type syncWatch struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	found func()
+}
+
+func (w *syncWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if w.found != nil && strings.Contains(w.buf.String(), "synced\n") {
+		w.found()
+		w.found = nil
+	}
+	return len(p), nil
+}

@@ -334,3 +334,32 @@ func TestDevices(t *testing.T) {
 		t.Errorf("shell-style > /dev/null: %v", err)
 	}
 }
+
+// syncCounter is a file system that counts Sync calls.
+type syncCounter struct {
+	vfs.Filesystem
+	n int
+}
+
+func (s *syncCounter) Sync() error { s.n++; return nil }
+
+func TestSyncAllAndSyncFS(t *testing.T) {
+	v := vfs.New(tmpfs.New(tmpfs.Options{}), vfs.Options{})
+	a, b := &syncCounter{Filesystem: tmpfs.New(tmpfs.Options{})}, &syncCounter{Filesystem: tmpfs.New(tmpfs.Options{})}
+	if err := v.Mount("/a", a, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Mount("/b", b, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.SyncAll(); err != nil || a.n != 1 || b.n != 1 {
+		t.Fatalf("SyncAll: %v, counts %d %d", err, a.n, b.n)
+	}
+	d, err := v.OpenAt(nil, "/b", syscall.O_RDONLY|syscall.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vfs.DentryOf(d).SyncFS(); err != nil || a.n != 1 || b.n != 2 {
+		t.Fatalf("SyncFS: %v, counts %d %d", err, a.n, b.n)
+	}
+}

@@ -255,3 +255,32 @@ func (v *VFS) Chdir(base *Dentry, path string) error {
 	v.mu.Unlock()
 	return nil
 }
+
+// SyncAll makes every mounted file system's completed changes durable, as
+// sync(2) does: each file system that is an FSSyncer is synced (the root's
+// too). The first error is returned; the others are still tried.
+func (v *VFS) SyncAll() error {
+	v.mu.RLock()
+	fss := []Filesystem{v.root.mnt.fs}
+	for _, m := range v.mounts {
+		fss = append(fss, m.fs)
+	}
+	v.mu.RUnlock()
+	var first error
+	for _, fs := range fss {
+		if s, ok := fs.(FSSyncer); ok {
+			if err := s.Sync(); err != nil && first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
+
+// SyncFS syncs the file system that d lives on, as syncfs(2) does.
+func (d *Dentry) SyncFS() error {
+	if s, ok := d.mnt.fs.(FSSyncer); ok {
+		return s.Sync()
+	}
+	return nil
+}

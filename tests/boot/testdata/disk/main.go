@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 )
 
 func main() {
@@ -50,6 +51,15 @@ func main() {
 			must(f.Sync())
 			fmt.Printf("synced %d\n", i)
 		}
+	case "sync":
+		// No fsync: sync(2) alone must make it durable.
+		must(os.WriteFile("/data/synced.txt", []byte("made durable by sync(2)"), 0o644))
+		syscall.Sync()
+		fmt.Println("synced")
+		select {} // wait to be killed
+	case "readsync":
+		b, err := os.ReadFile("/data/synced.txt")
+		fmt.Printf("after kill: %q %v\n", b, err)
 	case "records":
 		n, ok := countRecords()
 		fmt.Printf("records: %d in order: %v\n", n, ok)
