@@ -184,4 +184,4 @@ func (s snapshot) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (s snapshot) WriteAt([]byte, int64) (int, error) { return 0, syscall.EBADF }
-func (s snapshot) Close() error                        { return nil }
+func (s snapshot) Close() error                       { return nil }
