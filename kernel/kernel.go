@@ -102,11 +102,13 @@ func kernelMain(info uintptr) {
 	}
 	setupMemory(si, &img)
 
+	// The clock first: the scheduler calibrates the LAPIC timer against
+	// the TSC, so the TSC's rate must be known.
+	clock.Init()
 	if !sched.Init(mem.MapDevice(amd64.APICPhysBase, mem.PageSize)) {
 		klog.Line("boot: out of memory setting up the CPU")
 		platform.Panic()
 	}
-	clock.Init()
 	rand.Init()
 	linux.Init()
 	linux.SetCmdline(uintptr(unsafe.Pointer(&cmdline[0])), uintptr(cmdlineLen))

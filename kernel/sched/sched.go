@@ -172,8 +172,8 @@ func calibrateAPIC() {
 	elapsed := uint64(start - amd64.TimerCount())
 	amd64.TimerOneShot(0)
 	apicTicksPerMs = elapsed / 2
-	if apicTicksPerMs == 0 {
-		apicTicksPerMs = 1_000_000
+	if apicTicksPerMs == 0 || wait == 0 {
+		apicTicksPerMs = 1_000_000 // the clock is not calibrated: assume 1 GHz (QEMU's and KVM's rate)
 	}
 }
 
