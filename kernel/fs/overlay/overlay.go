@@ -171,17 +171,5 @@ func (g *genFile) Open(flags int) (vfs.Handle, error) {
 		return nil, syscall.EROFS
 	}
 	data, _ := g.read()
-	return snapshot(data), nil
+	return vfs.Snapshot(data), nil
 }
-
-type snapshot []byte
-
-func (s snapshot) ReadAt(p []byte, off int64) (int, error) {
-	if off >= int64(len(s)) {
-		return 0, nil
-	}
-	return copy(p, s[off:]), nil
-}
-
-func (s snapshot) WriteAt([]byte, int64) (int, error) { return 0, syscall.EBADF }
-func (s snapshot) Close() error                       { return nil }

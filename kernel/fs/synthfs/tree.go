@@ -122,19 +122,8 @@ func (f *File) Open(flags int) (vfs.Handle, error) {
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
 		return nil, syscall.EACCES
 	}
-	return snapshot(f.gen()), nil
+	return vfs.Snapshot(f.gen()), nil
 }
-
-type snapshot []byte
-
-func (s snapshot) ReadAt(p []byte, off int64) (int, error) {
-	if off >= int64(len(s)) {
-		return 0, nil
-	}
-	return copy(p, s[off:]), nil
-}
-func (s snapshot) WriteAt([]byte, int64) (int, error) { return 0, syscall.EBADF }
-func (s snapshot) Close() error                       { return nil }
 
 // Symlink is a link whose target target computes on each readlink.
 type Symlink struct {

@@ -254,3 +254,18 @@ func Mkdev(major, minor uint32) uint64 {
 
 func isDir(n Node) bool     { _, ok := n.(DirNode); return ok }
 func isSymlink(n Node) bool { _, ok := n.(SymlinkNode); return ok }
+
+// Snapshot is a read-only Handle over bytes taken when the file was
+// opened: generated files (/proc, /etc/resolv.conf) serve one consistent
+// version to a sequence of reads.
+type Snapshot []byte
+
+func (s Snapshot) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(len(s)) {
+		return 0, nil
+	}
+	return copy(p, s[off:]), nil
+}
+
+func (s Snapshot) WriteAt([]byte, int64) (int, error) { return 0, syscall.EBADF }
+func (s Snapshot) Close() error                       { return nil }
