@@ -2,9 +2,10 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/stardust-go/stardust/kernel/fs/ext4"
 )
 
 func TestParseSize(t *testing.T) {
@@ -23,13 +24,11 @@ func TestParseSize(t *testing.T) {
 // TestEnsureDisk: a missing image is created as ext4 of the given size; an
 // existing one is left alone.
 func TestEnsureDisk(t *testing.T) {
-	if _, err := exec.LookPath("mke2fs"); err != nil {
-		if _, err := os.Stat("/usr/sbin/mke2fs"); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatal("mke2fs missing: install e2fsprogs")
-			}
-			t.Skip("mke2fs missing")
+	if _, err := ext4.FindTool("mke2fs"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal(err)
 		}
+		t.Skip(err)
 	}
 	img := filepath.Join(t.TempDir(), "vol.img")
 	if err := ensureDisk(img+":/data", "16M"); err != nil {

@@ -74,6 +74,15 @@ func fileKey(d fdesc.Description) ([2]uint64, bool) {
 	return [2]uint64{st.Dev, st.Ino}, true
 }
 
+// mappedKey returns d's file identity if d is a regular file and any
+// shared mapping exists (the cheap test first: reads and writes pass here).
+func mappedKey(d fdesc.Description) ([2]uint64, bool) {
+	if nMaps.Load() == 0 {
+		return [2]uint64{}, false
+	}
+	return fileKey(d)
+}
+
 // mmapFile answers OpMmap: Args are mmap's (addr, len, prot, flags, fd, off).
 func mmapFile(d fdesc.Description, a [6]uint64) int64 {
 	addr, length, prot, flags, off := uintptr(a[0]), uintptr(a[1]), uint32(a[2]), a[3], int64(a[5])
@@ -250,11 +259,8 @@ func writeBack(m *fileMapping, from, to uintptr) error {
 // fileWritten copies data just written to a file at off into the shared
 // mappings of the file that cover it.
 func fileWritten(d fdesc.Description, data []byte, off int64) {
-	if nMaps.Load() == 0 || len(data) == 0 {
-		return
-	}
-	key, ok := fileKey(d)
-	if !ok {
+	key, ok := mappedKey(d)
+	if !ok || len(data) == 0 {
 		return
 	}
 	mapMu.Lock()
@@ -288,10 +294,7 @@ func copyToMappings(key [2]uint64, data []byte, off int64, except *fileMapping) 
 // beforeRead writes back the writable shared mappings of the file d, so
 // that read returns what the program stored through them.
 func beforeRead(d fdesc.Description) {
-	if nMaps.Load() == 0 {
-		return
-	}
-	key, ok := fileKey(d)
+	key, ok := mappedKey(d)
 	if !ok {
 		return
 	}

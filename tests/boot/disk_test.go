@@ -23,13 +23,11 @@ import (
 // them); a missing one fails the test.
 func e2tool(t *testing.T, name string) string {
 	t.Helper()
-	for _, p := range []string{name, "/usr/sbin/" + name, "/sbin/" + name} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
+	path, err := ext4.FindTool(name)
+	if err != nil {
+		t.Fatalf("%v (scripts/setup-debian.sh installs it)", err)
 	}
-	t.Fatalf("%s not found: install e2fsprogs (scripts/setup-debian.sh)", name)
-	return ""
+	return path
 }
 
 // newVolume makes an empty ext4 image of size bytes with mke2fs.

@@ -17,10 +17,8 @@ var _ ext4.BlockDevice = (*Block)(nil)
 // locally and fails under CI=true, like kernel/fs/ext4's own tests.
 func e2tool(t *testing.T, name string) string {
 	t.Helper()
-	for _, p := range []string{name, "/usr/sbin/" + name, "/sbin/" + name} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
+	if path, err := ext4.FindTool(name); err == nil {
+		return path
 	}
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("%s not found: install e2fsprogs", name)

@@ -12,14 +12,8 @@ import (
 // fail it under CI=true, so CI can never silently lose this coverage.
 func tool(t testing.TB, name string) string {
 	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
+	if p, err := FindTool(name); err == nil {
 		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin"} {
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
 	}
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("%s not found: install e2fsprogs (apt-get install -y e2fsprogs)", name)

@@ -7,6 +7,20 @@ import (
 	"strconv"
 )
 
+// FindTool finds an e2fsprogs program (mke2fs, e2fsck, debugfs): on PATH,
+// or in /usr/sbin and /sbin, which a non-root user's PATH often lacks.
+func FindTool(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{"/usr/sbin/", "/sbin/"} {
+		if _, err := os.Stat(dir + name); err == nil {
+			return dir + name, nil
+		}
+	}
+	return "", fmt.Errorf("ext4: %s not found (install e2fsprogs)", name)
+}
+
 // CreateImage makes an ext4 disk image of size bytes at path with the
 // host's mke2fs (e2fsprogs), populated from srcDir when it is not empty.
 // It is a host-side helper for `stardust disk create` and tests; the kernel
@@ -16,17 +30,9 @@ func CreateImage(path string, size int64, srcDir string, extraArgs ...string) er
 	if size <= 0 {
 		return fmt.Errorf("ext4: image size must be positive")
 	}
-	mkfs, err := exec.LookPath("mke2fs")
+	mkfs, err := FindTool("mke2fs")
 	if err != nil {
-		for _, p := range []string{"/usr/sbin/mke2fs", "/sbin/mke2fs"} {
-			if _, e := os.Stat(p); e == nil {
-				mkfs, err = p, nil
-				break
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("ext4: mke2fs not found (install e2fsprogs): %w", err)
-		}
+		return err
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {

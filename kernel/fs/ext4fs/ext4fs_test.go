@@ -20,10 +20,8 @@ import (
 // installs e2fsprogs) and skips elsewhere.
 func tool(t *testing.T, name string) string {
 	t.Helper()
-	for _, p := range []string{name, "/usr/sbin/" + name, "/sbin/" + name} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
+	if path, err := ext4.FindTool(name); err == nil {
+		return path
 	}
 	if os.Getenv("CI") != "" {
 		t.Fatalf("%s not found: install e2fsprogs", name)
