@@ -173,28 +173,26 @@ func (t *sockTable) retry(s *socket, events int16, op func() (int, error)) (int,
 // stack holds the parameters and receives the errno, as in wazero.
 
 func (t *sockTable) fdRead(mod api.Module, s *socket, stack []uint64) {
-	mem := mod.Memory()
-	bufs, ok := iovecs(mem, uint32(stack[1]), uint32(stack[2]))
-	if !ok {
-		stack[0] = errnoFault
-		return
-	}
-	n, errno := t.retry(s, unix.POLLIN, func() (int, error) { return unix.Readv(s.hostFD, bufs) })
-	if errno == errnoSuccess && !mem.WriteUint32Le(uint32(stack[3]), uint32(n)) {
-		errno = errnoFault
-	}
-	stack[0] = errno
+	t.transfer(mod, s, stack, 3, unix.POLLIN, unix.Readv)
 }
 
 func (t *sockTable) fdWrite(mod api.Module, s *socket, stack []uint64) {
+	t.transfer(mod, s, stack, 3, unix.POLLOUT, unix.Writev)
+}
+
+// transfer runs io (readv or writev) on the socket with the guest's
+// iovecs at stack[1] (count stack[2]), waiting for events as the socket's
+// blocking mode says, and stores the byte count at the address
+// stack[countAt].
+func (t *sockTable) transfer(mod api.Module, s *socket, stack []uint64, countAt int, events int16, io func(int, [][]byte) (int, error)) {
 	mem := mod.Memory()
 	bufs, ok := iovecs(mem, uint32(stack[1]), uint32(stack[2]))
 	if !ok {
 		stack[0] = errnoFault
 		return
 	}
-	n, errno := t.retry(s, unix.POLLOUT, func() (int, error) { return unix.Writev(s.hostFD, bufs) })
-	if errno == errnoSuccess && !mem.WriteUint32Le(uint32(stack[3]), uint32(n)) {
+	n, errno := t.retry(s, events, func() (int, error) { return io(s.hostFD, bufs) })
+	if errno == errnoSuccess && !mem.WriteUint32Le(uint32(stack[countAt]), uint32(n)) {
 		errno = errnoFault
 	}
 	stack[0] = errno
@@ -283,17 +281,7 @@ func (t *sockTable) sockRecv(mod api.Module, s *socket, stack []uint64) {
 }
 
 func (t *sockTable) sockSend(mod api.Module, s *socket, stack []uint64) {
-	mem := mod.Memory()
-	bufs, ok := iovecs(mem, uint32(stack[1]), uint32(stack[2]))
-	if !ok {
-		stack[0] = errnoFault
-		return
-	}
-	n, errno := t.retry(s, unix.POLLOUT, func() (int, error) { return unix.Writev(s.hostFD, bufs) })
-	if errno == errnoSuccess && !mem.WriteUint32Le(uint32(stack[4]), uint32(n)) {
-		errno = errnoFault
-	}
-	stack[0] = errno
+	t.transfer(mod, s, stack, 4, unix.POLLOUT, unix.Writev) // stack[3]: si_flags, none defined
 }
 
 func (t *sockTable) sockShutdown(s *socket, stack []uint64) {
