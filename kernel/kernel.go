@@ -7,7 +7,8 @@
 //  1. console, boot information (hvm_start_info), the program's own ELF headers;
 //  2. physical memory, the kernel's page tables, the program image mapped
 //     with its permissions (text read-only+executable, data non-executable);
-//  3. descriptor tables, SYSCALL, the LAPIC timer, clocks, randomness;
+//  3. descriptor tables, SYSCALL, the LAPIC timer, randomness and the
+//     device scan, while the clocks' calibration windows run;
 //  4. the first thread: a Linux process-start stack and a return to ring 3
 //     at the program's ELF entry point (_rt0_amd64_linux).
 //
@@ -20,6 +21,7 @@ import (
 	"unsafe"
 
 	"github.com/stardust-go/stardust/kernel/arch/amd64"
+	"github.com/stardust-go/stardust/kernel/boottrace"
 	"github.com/stardust-go/stardust/kernel/bridge"
 	"github.com/stardust-go/stardust/kernel/clock"
 	"github.com/stardust-go/stardust/kernel/drivers/acpi"
@@ -87,6 +89,7 @@ var bootInfo struct {
 //
 //go:nosplit
 func kernelMain(info uintptr) {
+	boottrace.Mark(boottrace.Entry)
 	uart.Init()
 	si := (*startInfo)(unsafe.Pointer(info))
 	if si.Magic != startInfoMagic {
@@ -95,37 +98,52 @@ func kernelMain(info uintptr) {
 	}
 	bootInfo.RSDP = si.RsdpPaddr
 	copyCmdline(uintptr(si.CmdlinePaddr))
+	if samples := linux.HasOption(cmdline[:cmdlineLen], "stardust.boottrace.samples"); samples || linux.HasOption(cmdline[:cmdlineLen], "stardust.boottrace") {
+		boottrace.Enable(samples)
+	}
 
 	if !readImage(&img) {
 		klog.Line("boot: the program's ELF headers are not at 0x400000")
 		platform.Panic()
 	}
 	setupMemory(si, &img)
+	boottrace.Mark(boottrace.Memory)
 
-	// The clock first: the scheduler calibrates the LAPIC timer against
-	// the TSC, so the TSC's rate must be known.
-	clock.Init()
+	// The TSC and LAPIC timer rates are measured across the work that
+	// needs no clock (calibration windows cost milliseconds; overlapped,
+	// they cost nothing). The scheduler's rate is derived from the TSC's,
+	// so the clock finishes first.
+	clock.StartCalibration()
 	if !sched.Init(mem.MapDevice(amd64.APICPhysBase, mem.PageSize)) {
 		klog.Line("boot: out of memory setting up the CPU")
 		platform.Panic()
 	}
+	boottrace.Mark(boottrace.Sched)
 	rand.Init()
 	linux.Init()
 	linux.SetCmdline(uintptr(unsafe.Pointer(&cmdline[0])), uintptr(cmdlineLen))
 	findDevices()
+	boottrace.Mark(boottrace.Devices)
+	// The first thread is built before the other CPUs start, so without
+	// the kernel lock.
+	t := startProcess(&img)
+	if t == nil {
+		klog.Line("boot: cannot create the first thread")
+		platform.Panic()
+	}
+	clock.FinishCalibration()
+	sched.FinishCalibration()
+	boottrace.Mark(boottrace.Clock)
 
 	if linux.HasOption(cmdline[:cmdlineLen], "stardust.selftest-panic") {
 		selfTestPanic() // proves the panic path: `stardust run` tests use it
 	}
 
 	startAPs()
+	boottrace.Mark(boottrace.CPUs)
 
 	amd64.Lock()
-	t := startProcess(&img)
-	if t == nil {
-		klog.Line("boot: cannot create the first thread")
-		platform.Panic()
-	}
+	boottrace.Mark(boottrace.Process)
 	sched.Start(t)
 }
 

@@ -4,6 +4,7 @@ import (
 	"unsafe"
 
 	"github.com/stardust-go/stardust/kernel/arch/amd64"
+	"github.com/stardust-go/stardust/kernel/boottrace"
 	"github.com/stardust-go/stardust/kernel/klog"
 	"github.com/stardust-go/stardust/kernel/linux"
 	"github.com/stardust-go/stardust/kernel/mem"
@@ -21,8 +22,12 @@ func trap(f *amd64.Frame) {
 	case v == amd64.VectorSyscall:
 		linux.Syscall(f)
 	case v == amd64.VecTimer:
+		if f.FromUser() {
+			boottrace.Sample(f.RIP)
+		}
 		sched.Tick(f.FromUser())
 	case v == amd64.VecPageFault:
+		boottrace.Fault()
 		pageFault(f)
 	case v == amd64.VecSpurious:
 		// No EOI for spurious interrupts.

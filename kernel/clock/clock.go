@@ -16,11 +16,54 @@ var (
 
 const nsShift = 22
 
-// Init calibrates the TSC and reads the wall clock.
+// StartCalibration starts measuring the TSC against the PIT. The boot
+// goes on with work that needs no clock (the scheduler's tables, the
+// device scan, randomness) and calls FinishCalibration after it, so the
+// calibration window overlaps that work instead of adding to the boot.
 //
 //go:nosplit
-func Init() {
-	tscPerSec = calibrateTSC()
+func StartCalibration() {
+	amd64.Outb(0x43, 0x30) // channel 0, lo/hi byte, mode 0 (OUT rises at zero)
+	amd64.Outb(0x40, 0xFF)
+	amd64.Outb(0x40, 0xFF)
+	// The count loads on the next PIT clock: wait until it shows.
+	for {
+		out, count := readPITStatus()
+		if !out && count >= 0xF000 && count < 0xFFFF {
+			calPIT, calTSC = count, amd64.Rdtsc()
+			break
+		}
+	}
+}
+
+var (
+	calPIT uint16 // PIT count at calTSC
+	calTSC uint64
+)
+
+// calWindow is the least calibration window: 5 ms of a 1.19 MHz counter
+// read within a microsecond gives the rate to about 0.02%.
+const calWindow = pitHz / 200
+
+// FinishCalibration completes the TSC measurement, waiting until the
+// window since StartCalibration is at least 5 ms, and reads the wall
+// clock. If the PIT ran out (the boot work took over 55 ms) it measures
+// again from scratch.
+//
+//go:nosplit
+func FinishCalibration() {
+	for {
+		out, count := readPITStatus()
+		t := amd64.Rdtsc()
+		if out || count > calPIT { // ran out, or the start read a stale count
+			tscPerSec = calibrateTSC()
+			break
+		}
+		if elapsed := uint64(calPIT - count); elapsed >= calWindow {
+			tscPerSec = (t - calTSC) * pitHz / elapsed
+			break
+		}
+	}
 	if tscPerSec == 0 {
 		tscPerSec = 2_000_000_000 // should not happen; keeps time moving
 	}
@@ -65,10 +108,10 @@ func TicksToNs(t uint64) int64 { return int64((t * nsMult) >> nsShift) }
 //go:nosplit
 func NsToTicks(ns int64) uint64 { return uint64(ns) * tscPerSec / 1_000_000_000 }
 
-// The PIT runs at 1.193182 MHz. Channel 0 is programmed as a free-running
-// counter (mode 2, reload 0 = 65536) and read with latch commands; this
-// works on every QEMU machine (microvm has no port 0x61 for channel 2) and
-// on real hardware. Its interrupt stays masked.
+// The PIT runs at 1.193182 MHz. Channel 0 counts down from 65535 in mode
+// 0 and is read with read-back commands, which also report whether it has
+// reached zero; this works on every QEMU machine (microvm has no port 0x61
+// for channel 2) and on real hardware. Its interrupt stays masked.
 const pitHz = 1193182
 
 //go:nosplit
@@ -79,16 +122,27 @@ func readPIT() uint16 {
 	return uint16(hi)<<8 | uint16(lo)
 }
 
-// calibrateTSC counts TSC ticks across 5 ms of PIT ticks. (Every boot
-// pays for this window, so it is kept short; 5 ms of a 1.19 MHz counter
-// read within a microsecond gives the rate to about 0.02%.)
+// readPITStatus latches channel 0's status and count with one read-back
+// command: out is the OUT pin (in mode 0: the count has reached zero).
+//
+//go:nosplit
+func readPITStatus() (out bool, count uint16) {
+	amd64.Outb(0x43, 0xC2) // read-back: latch count and status, channel 0
+	st := amd64.Inb(0x40)
+	lo := amd64.Inb(0x40)
+	hi := amd64.Inb(0x40)
+	return st&0x80 != 0, uint16(hi)<<8 | uint16(lo)
+}
+
+// calibrateTSC counts TSC ticks across 5 ms of PIT ticks, all at once:
+// the fallback when the overlapped measurement overran.
 //
 //go:nosplit
 func calibrateTSC() uint64 {
 	amd64.Outb(0x43, 0x34) // channel 0, lo/hi byte, mode 2
 	amd64.Outb(0x40, 0)
 	amd64.Outb(0x40, 0)
-	const want = pitHz / 200
+	const want = calWindow
 	prev := readPIT()
 	elapsed := uint32(0)
 	t0 := amd64.Rdtsc()

@@ -4,6 +4,7 @@ import (
 	"syscall"
 
 	"github.com/stardust-go/stardust/kernel/arch/amd64"
+	"github.com/stardust-go/stardust/kernel/boottrace"
 	"github.com/stardust-go/stardust/kernel/clock"
 	"github.com/stardust-go/stardust/kernel/platform"
 	"github.com/stardust-go/stardust/kernel/sched"
@@ -86,6 +87,8 @@ func sysExit(f *amd64.Frame) uintptr {
 //
 //go:nosplit
 func sysExitGroup(f *amd64.Frame) uintptr {
+	boottrace.Mark(boottrace.Exit)
+	boottrace.Report(clock.TSCHz(), syscallName)
 	platform.Exit(int(f.RDI & 0xFF))
 	return 0
 }

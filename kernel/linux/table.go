@@ -4,6 +4,7 @@ import (
 	"syscall"
 
 	"github.com/stardust-go/stardust/kernel/arch/amd64"
+	"github.com/stardust-go/stardust/kernel/boottrace"
 	"github.com/stardust-go/stardust/kernel/bridge"
 	"github.com/stardust-go/stardust/kernel/klog"
 )
@@ -167,6 +168,28 @@ const (
 	sysSyncfsNr     = 306
 )
 
+// syscallName names system call nr ("" if unknown): for boot traces.
+//
+//go:nosplit
+func syscallName(nr uint64) string {
+	if nr < uint64(len(names)) {
+		return names[nr]
+	}
+	if nr-bridge.SysFirst < uint64(len(stardustNames)) {
+		return stardustNames[nr-bridge.SysFirst]
+	}
+	return ""
+}
+
+// stardustNames names Stardust's own calls (see package bridge).
+var stardustNames = [...]string{
+	"stardust_wait", "stardust_done", "stardust_ready", "stardust_dma_alloc",
+	"stardust_map_mmio", "stardust_irq_wait", "stardust_devices",
+	"stardust_kernel_option", "stardust_pool_put", "stardust_set_addr",
+	"stardust_serve", "stardust_file_maps", "stardust_pci_config",
+	"stardust_msi_alloc", "stardust_entropy",
+}
+
 // logged remembers which unsupported calls were already reported.
 var logged [(len(names) + 63) / 64]uint64
 
@@ -175,7 +198,10 @@ var logged [(len(names) + 63) / 64]uint64
 //go:nosplit
 func Syscall(f *amd64.Frame) {
 	nr := f.RAX
+	boottrace.Mark(boottrace.FirstSyscall)
+	boottrace.Syscall(nr)
 	if nr-bridge.SysFirst < uint64(len(stardustTable)) {
+		boottrace.Mark(boottrace.Services)
 		f.RAX = uint64(stardustTable[nr-bridge.SysFirst](f))
 		return
 	}

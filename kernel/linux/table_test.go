@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/stardust-go/stardust/kernel/bridge"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/syscalls.md from the table")
@@ -73,5 +75,18 @@ func TestTableEntriesHaveNamesAndNotes(t *testing.T) {
 		if e.support == Partial && e.note == "" {
 			t.Errorf("%s is partial but says nothing about what is missing", names[nr])
 		}
+	}
+}
+
+// Every Stardust call has a name for boot traces.
+func TestStardustNames(t *testing.T) {
+	if len(stardustNames) != bridge.SysLast-bridge.SysFirst+1 {
+		t.Fatalf("%d Stardust call names for %d calls", len(stardustNames), bridge.SysLast-bridge.SysFirst+1)
+	}
+	if got := syscallName(bridge.SysDevices); got != "stardust_devices" {
+		t.Errorf("syscallName(SysDevices) = %q", got)
+	}
+	if got := syscallName(1); got != "write" {
+		t.Errorf("syscallName(1) = %q", got)
 	}
 }

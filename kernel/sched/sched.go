@@ -4,6 +4,7 @@ import (
 	"unsafe"
 
 	"github.com/stardust-go/stardust/kernel/arch/amd64"
+	"github.com/stardust-go/stardust/kernel/boottrace"
 	"github.com/stardust-go/stardust/kernel/clock"
 	"github.com/stardust-go/stardust/kernel/mem"
 )
@@ -48,7 +49,9 @@ func (c *CPU) cur() *Thread { return (*Thread)(unsafe.Pointer(c.current)) }
 func (c *CPU) tablesPtr() *amd64.Tables { return (*amd64.Tables)(unsafe.Pointer(c.tables)) }
 
 // Init sets up the thread table and the boot CPU: its descriptor tables
-// and its LAPIC timer. It must run after mem.Activate.
+// and its LAPIC timer, whose rate is measured from here to
+// FinishCalibration. It must run after mem.Activate and
+// clock.StartCalibration.
 //
 //go:nosplit
 func Init(apicVA uintptr) bool {
@@ -62,9 +65,37 @@ func Init(apicVA uintptr) bool {
 	}
 	deadlineTimer = amd64.HasTSCDeadline()
 	if !deadlineTimer {
-		calibrateAPIC()
+		amd64.TimerOneShot(apicCalStart)
+		apicCalTSC = amd64.Rdtsc()
 	}
 	return true
+}
+
+// The LAPIC timer's calibration: a one-shot count from apicCalStart,
+// started by Init at TSC apicCalTSC.
+const apicCalStart = 0xFFFFFFFF
+
+var apicCalTSC uint64
+
+// FinishCalibration measures the LAPIC timer's rate against the TSC over
+// the time since Init; clock.FinishCalibration must have run.
+//
+//go:nosplit
+func FinishCalibration() {
+	if deadlineTimer {
+		return
+	}
+	count := amd64.TimerCount()
+	t := amd64.Rdtsc()
+	amd64.TimerOneShot(0)
+	ns := clock.TicksToNs(t - apicCalTSC)
+	apicTicksPerMs = 0
+	if ns >= 1_000_000 && count != 0 {
+		apicTicksPerMs = uint64(apicCalStart-count) * 1_000_000 / uint64(ns)
+	}
+	if apicTicksPerMs == 0 {
+		calibrateAPIC() // too short a window, or the count ran out
+	}
 }
 
 // deadlineTimer: the LAPIC timers run in TSC-deadline mode (every CPU is
@@ -357,6 +388,11 @@ func armTimer() {
 		t := &tab[i]
 		if t.State == Blocked && t.Deadline != 0 && (next == 0 || t.Deadline < next) {
 			next = t.Deadline
+		}
+	}
+	if boottrace.Sampling() {
+		if p := clock.Nanotime() + boottrace.SamplePeriod; next == 0 || p < next {
+			next = p
 		}
 	}
 	if next == 0 {

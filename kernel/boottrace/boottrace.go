@@ -1,0 +1,208 @@
+// Package boottrace records when the boot reaches each of its phases, as
+// TSC stamps, and prints them when the program exits if the kernel option
+// stardust.boottrace is given, with the timeline of the first system
+// calls. It answers "where do the milliseconds before main go?" without a
+// profiler. With stardust.boottrace.samples the timer also interrupts the
+// program every 100 µs and the report lists the instruction pointers it
+// found (`go tool addr2line IMAGE` names them): a sampling profile of
+// the boot. Sampling slows the boot down; the phases are measured without.
+//
+// Under QEMU's TCG the guest TSC counts host TSC ticks since the VM
+// started, so the stamps are also times since QEMU started the vCPU;
+// under KVM they have an arbitrary origin and only the differences mean
+// anything.
+//
+// Execution context: trap context (//go:nosplit, no allocation).
+package boottrace
+
+import (
+	"math/bits"
+
+	"github.com/stardust-go/stardust/kernel/arch/amd64"
+	"github.com/stardust-go/stardust/kernel/klog"
+)
+
+// Phase is a point the boot passes once.
+type Phase int
+
+// The phases, in the order the boot reaches them.
+const (
+	Entry        Phase = iota // the kernel's first Go code
+	Memory                    // page tables built and active
+	Sched                     // CPU tables (the clocks' calibration runs)
+	Devices                   // randomness and the device scan done
+	Clock                     // TSC and LAPIC timer calibrated
+	CPUs                      // application processors started
+	Process                   // the first thread is about to run
+	FirstSyscall              // the Go runtime's first system call
+	Services                  // the kernel's init (service goroutines) runs
+	FirstWrite                // the program's first write to stdout/stderr
+	Exit                      // exit_group
+	nPhases
+)
+
+var names = [nPhases]string{
+	"kernel entry", "memory", "scheduler", "devices", "clocks calibrated", "CPUs",
+	"first thread", "first syscall", "kernel services", "first output", "exit",
+}
+
+var (
+	stamps   [nPhases]uint64
+	enabled  bool
+	sampling bool
+	faults   uint64 // page faults so far
+
+	// The first system calls, with the time and the fault count then: the
+	// timeline of the Go runtime's start.
+	calls  [400]call
+	ncalls int
+)
+
+// Samples of the program's instruction pointer, taken by the timer
+// interrupt every SamplePeriod while tracing: where the boot's user time
+// goes. `go tool addr2line` on the image names them.
+var (
+	samples  [2000]uint64
+	nsamples int
+)
+
+// SamplePeriod is the timer period while tracing, in nanoseconds.
+const SamplePeriod = 100_000
+
+// Sampling reports whether the timer should sample the program.
+//
+//go:nosplit
+func Sampling() bool { return sampling }
+
+// Sample records an interrupted user instruction pointer.
+//
+//go:nosplit
+func Sample(rip uint64) {
+	if sampling && nsamples < len(samples) {
+		samples[nsamples] = rip
+		nsamples++
+	}
+}
+
+type call struct {
+	nr, faults uint64
+	tsc        uint64
+}
+
+// Fault counts a page fault.
+//
+//go:nosplit
+func Fault() { faults++ }
+
+// Syscall records system call nr while the trace has room.
+//
+//go:nosplit
+func Syscall(nr uint64) {
+	if enabled && ncalls < len(calls) {
+		calls[ncalls] = call{nr: nr, faults: faults, tsc: amd64.Rdtsc()}
+		ncalls++
+	}
+}
+
+// Enable makes Report print; with samples, the timer samples the program.
+//
+//go:nosplit
+func Enable(samples bool) { enabled, sampling = true, samples }
+
+// Mark records the first time the boot reaches p.
+//
+//go:nosplit
+func Mark(p Phase) {
+	if stamps[p] == 0 {
+		stamps[p] = amd64.Rdtsc()
+	}
+}
+
+// Report prints each phase reached, with the time since the TSC's origin
+// and since the previous phase, then the system calls and samples; tscHz
+// is the calibrated TSC rate, name names a system call.
+//
+//go:nosplit
+func Report(tscHz uint64, name func(nr uint64) string) {
+	if !enabled || tscHz == 0 {
+		return
+	}
+
+	klog.Line("boot trace (ms since the TSC origin, +ms since the previous phase):")
+	var prev uint64
+	for p := Phase(0); p < nPhases; p++ {
+		t := stamps[p]
+		if t == 0 {
+			continue
+		}
+		klog.Str(klog.Prefix)
+		klog.Str("  ")
+		klog.Str(names[p])
+		klog.Str(": ")
+		printMs(ticksToNs(t, tscHz))
+		if prev != 0 {
+			klog.Str(" +")
+			printMs(ticksToNs(t-prev, tscHz))
+		}
+		klog.Str("\n")
+		prev = t
+	}
+	klog.Line("system calls (ms, +ms, name, page faults so far):")
+	prev = stamps[Process]
+	for i := 0; i < ncalls; i++ {
+		c := &calls[i]
+		klog.Str(klog.Prefix)
+		klog.Str("  ")
+		printMs(ticksToNs(c.tsc, tscHz))
+		klog.Str(" +")
+		printMs(ticksToNs(c.tsc-prev, tscHz))
+		klog.Str(" ")
+		if n := name(c.nr); n != "" {
+			klog.Str(n)
+		} else {
+			klog.Dec(int64(c.nr))
+		}
+		klog.Str(" ")
+		klog.Dec(int64(c.faults))
+		klog.Str("\n")
+		prev = c.tsc
+	}
+	if sampling {
+		klog.Line("samples (user instruction pointers):")
+	}
+	for i := 0; i < nsamples; i++ {
+		klog.Str(klog.Prefix)
+		klog.Str("  sample ")
+		klog.Hex(samples[i])
+		klog.Str("\n")
+	}
+	klog.Str(klog.Prefix)
+	klog.Str("page faults: ")
+	klog.Dec(int64(faults))
+	klog.Str("\n")
+}
+
+// printMs prints ns as milliseconds with two decimals.
+//
+//go:nosplit
+func printMs(ns int64) {
+	klog.Dec(ns / 1_000_000)
+	frac := ns % 1_000_000 / 10_000
+	klog.Str(".")
+	if frac < 10 {
+		klog.Str("0")
+	}
+	klog.Dec(frac)
+}
+
+// ticksToNs converts t TSC ticks to nanoseconds without overflowing.
+//
+//go:nosplit
+func ticksToNs(t, hz uint64) int64 {
+	hi, lo := bits.Mul64(t, 1_000_000_000)
+	if hi >= hz {
+		return -1
+	}
+	q, _ := bits.Div64(hi, lo, hz)
+	return int64(q)
+}
