@@ -101,6 +101,9 @@ func kernelMain(info uintptr) {
 	if samples := linux.HasOption(cmdline[:cmdlineLen], "stardust.boottrace.samples"); samples || linux.HasOption(cmdline[:cmdlineLen], "stardust.boottrace") {
 		boottrace.Enable(samples)
 	}
+	if linux.HasOption(cmdline[:cmdlineLen], "stardust.profile") {
+		boottrace.EnableProfile(30_000) // from about 3 s after boot
+	}
 
 	if !readImage(&img) {
 		klog.Line("boot: the program's ELF headers are not at 0x400000")

@@ -74,13 +74,74 @@ const SamplePeriod = 100_000
 //go:nosplit
 func Sampling() bool { return sampling }
 
-// Sample records an interrupted user instruction pointer.
+// Sample records an interrupted user instruction pointer. In profile
+// mode (EnableProfile) it skips the boot and prints the samples as soon as
+// the buffer is full.
 //
 //go:nosplit
 func Sample(rip uint64) {
-	if sampling && nsamples < len(samples) {
-		samples[nsamples] = rip
-		nsamples++
+	if !sampling || nsamples >= len(samples) {
+		return
+	}
+	if profileSkip > 0 {
+		profileSkip--
+		return
+	}
+	samples[nsamples] = rip
+	nsamples++
+	if profile && nsamples == len(samples) {
+		sampling = false
+		printSamples()
+		printProfileCalls()
+	}
+}
+
+// printProfileCalls prints how often each system call was made while the
+// profile's samples were taken.
+//
+//go:nosplit
+func printProfileCalls() {
+	klog.Line("system calls during the samples (number: count):")
+	for i := range len(profileCalls) {
+		if n := profileCalls[i]; n != 0 {
+			nr := i
+			if nr >= 512 {
+				nr += 4096 - 512
+			}
+			klog.Str(klog.Prefix)
+			klog.Str("  call ")
+			klog.Dec(int64(nr))
+			klog.Str(": ")
+			klog.Dec(int64(n))
+			klog.Str("\n")
+		}
+	}
+}
+
+var (
+	profile     bool
+	profileSkip int
+	// System calls made while the profile's samples were taken, by
+	// number (Stardust's own calls from 512).
+	profileCalls [512 + 32]uint32
+)
+
+// EnableProfile samples the running program rather than its boot: the
+// first skip samples (skip*SamplePeriod of the program running) are
+// dropped, the next ones printed when the buffer fills. For profiling a
+// server under load (kernel option stardust.profile).
+//
+//go:nosplit
+func EnableProfile(skip int) { sampling, profile, profileSkip = true, true, skip }
+
+//go:nosplit
+func printSamples() {
+	klog.Line("samples (user instruction pointers):")
+	for i := 0; i < nsamples; i++ {
+		klog.Str(klog.Prefix)
+		klog.Str("  sample ")
+		klog.Hex(samples[i])
+		klog.Str("\n")
 	}
 }
 
@@ -98,6 +159,13 @@ func Fault() { faults++ }
 //
 //go:nosplit
 func Syscall(nr uint64) {
+	if profile && nsamples > 0 && nsamples < len(samples) {
+		if i := nr - 4096 + 512; nr < 512 {
+			profileCalls[nr]++
+		} else if i < uint64(len(profileCalls)) {
+			profileCalls[i]++
+		}
+	}
 	if enabled && ncalls < len(calls) {
 		calls[ncalls] = call{nr: nr, faults: faults, tsc: amd64.Rdtsc()}
 		ncalls++
@@ -168,13 +236,7 @@ func Report(tscHz uint64, name func(nr uint64) string) {
 		prev = c.tsc
 	}
 	if sampling {
-		klog.Line("samples (user instruction pointers):")
-	}
-	for i := 0; i < nsamples; i++ {
-		klog.Str(klog.Prefix)
-		klog.Str("  sample ")
-		klog.Hex(samples[i])
-		klog.Str("\n")
+		printSamples()
 	}
 	klog.Str(klog.Prefix)
 	klog.Str("page faults: ")

@@ -1,20 +1,21 @@
 // Package clock keeps time: a monotonic clock from the CPU's time-stamp
 // counter, calibrated at boot against the i8254 PIT, and the wall clock,
 // read once from the CMOS real-time clock and then advanced by the TSC.
+// The conversion's parameters live in amd64.VDSOClock, where the vDSO's
+// clock_gettime reads them too: the program gets the same time with or
+// without a system call.
 //
 // Execution context: trap context (//go:nosplit, no allocation).
 package clock
 
 import "github.com/stardust-go/stardust/kernel/arch/amd64"
 
-var (
-	tscAtBoot  uint64
-	tscPerSec  uint64 // TSC frequency in Hz
-	nsMult     uint64 // ns = (ticks * nsMult) >> nsShift
-	wallAtBoot int64  // Unix time in ns at tscAtBoot
-)
+var tscPerSec uint64 // TSC frequency in Hz
 
-const nsShift = 22
+// ns = (ticks * p.Mult) >> nsShift; p.Wall is the Unix time in ns at p.TSCBase.
+var p = &amd64.VDSOClock
+
+const nsShift = amd64.ClockShift
 
 // StartCalibration starts measuring the TSC against the PIT. The boot
 // goes on with work that needs no clock (the scheduler's tables, the
@@ -67,9 +68,10 @@ func FinishCalibration() {
 	if tscPerSec == 0 {
 		tscPerSec = 2_000_000_000 // should not happen; keeps time moving
 	}
-	nsMult = (1_000_000_000 << nsShift) / tscPerSec
-	tscAtBoot = amd64.Rdtsc()
-	wallAtBoot = readCMOS() * 1_000_000_000
+	p.Mult = (1_000_000_000 << nsShift) / tscPerSec
+	p.TSCBase = amd64.Rdtsc()
+	p.Wall = readCMOS() * 1_000_000_000
+	p.Ready = 1
 }
 
 // TSCHz is the measured TSC frequency.
@@ -81,27 +83,27 @@ func TSCHz() uint64 { return tscPerSec }
 //
 //go:nosplit
 func Nanotime() int64 {
-	d := amd64.Rdtsc() - tscAtBoot
+	d := amd64.Rdtsc() - p.TSCBase
 	// Split to avoid overflow: d can be ~2^43 after an hour at 2.5 GHz.
-	hi := (d >> 20) * nsMult
-	lo := ((d & (1<<20 - 1)) * nsMult) >> nsShift
+	hi := (d >> 20) * p.Mult
+	lo := ((d & (1<<20 - 1)) * p.Mult) >> nsShift
 	return int64(hi>>(nsShift-20) + lo)
 }
 
 // Walltime returns the Unix time in nanoseconds (CLOCK_REALTIME).
 //
 //go:nosplit
-func Walltime() int64 { return wallAtBoot + Nanotime() }
+func Walltime() int64 { return p.Wall + Nanotime() }
 
 // SetWalltime sets the wall clock (clock_settime).
 //
 //go:nosplit
-func SetWalltime(ns int64) { wallAtBoot = ns - Nanotime() }
+func SetWalltime(ns int64) { p.Wall = ns - Nanotime() }
 
 // TicksToNs converts a TSC tick count to nanoseconds.
 //
 //go:nosplit
-func TicksToNs(t uint64) int64 { return int64((t * nsMult) >> nsShift) }
+func TicksToNs(t uint64) int64 { return int64((t * p.Mult) >> nsShift) }
 
 // NsToTicks converts nanoseconds to TSC ticks.
 //

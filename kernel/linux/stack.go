@@ -20,21 +20,22 @@ import "unsafe"
 
 // Auxiliary-vector tags.
 const (
-	atNull   = 0
-	atPhdr   = 3
-	atPhent  = 4
-	atPhnum  = 5
-	atPagesz = 6
-	atEntry  = 9
-	atUID    = 11
-	atEUID   = 12
-	atGID    = 13
-	atEGID   = 14
-	atHwcap  = 16
-	atClktck = 17
-	atSecure = 23
-	atRandom = 25
-	atExecfn = 31
+	atNull        = 0
+	atPhdr        = 3
+	atPhent       = 4
+	atPhnum       = 5
+	atPagesz      = 6
+	atEntry       = 9
+	atUID         = 11
+	atEUID        = 12
+	atGID         = 13
+	atEGID        = 14
+	atHwcap       = 16
+	atClktck      = 17
+	atSecure      = 23
+	atRandom      = 25
+	atExecfn      = 31
+	atSysinfoEhdr = 33 // the vDSO
 )
 
 // StartInfo is what BuildStack needs besides the command line.
@@ -138,7 +139,7 @@ func BuildStack(mem []byte, top uintptr, cmdline []byte, info *StartInfo) uintpt
 		b.count(tok, isArg)
 	}
 	// Layout from the top down: strings, random bytes, then the vectors.
-	const nAux = 12
+	const nAux = 13
 	strStart := len(mem) - b.strBytes
 	randomOff := (strStart - 16) &^ 15
 	words := 1 + b.argc + 1 + b.envc + 1 + 2*nAux
@@ -168,6 +169,7 @@ func BuildStack(mem []byte, top uintptr, cmdline []byte, info *StartInfo) uintpt
 	b.aux(&aux, atGID, 0)
 	b.aux(&aux, atEGID, 0)
 	b.aux(&aux, atSecure, 0)
+	b.aux(&aux, atSysinfoEhdr, vdsoAddr())
 	b.aux(&aux, atNull, 0)
 	return top - uintptr(len(mem)) + uintptr(sp)
 }

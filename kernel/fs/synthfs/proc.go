@@ -66,8 +66,11 @@ func (f Facts) withDefaults() Facts {
 // (ENOENT): Go's runtime then assumes no cgroup CPU limit, which is
 // correct for a unikernel.
 func NewProc(facts func() Facts) *Tree {
+	return NewLazy(ProcMagic, func(t *Tree) { buildProc(t, facts) })
+}
+
+func buildProc(t *Tree, facts func() Facts) {
 	get := func() Facts { return facts().withDefaults() }
-	t := New(ProcMagic)
 	root := t.RootDir()
 	pid := strconv.Itoa(get().Pid)
 	text := func(d *Dir, name string, gen func(Facts) string) {
@@ -104,7 +107,6 @@ func NewProc(facts func() Facts) *Tree {
 		return fmt.Sprintf("Linux version %s (stardust) %s\n", f.OSRelease, f.Version)
 	})
 	text(root, "filesystems", func(Facts) string { return "nodev\ttmpfs\nnodev\tproc\nnodev\tsysfs\n\text4\n" })
-	return t
 }
 
 func nulList(items []string) string {
@@ -157,7 +159,10 @@ func cpuinfo(f Facts) string {
 // (/sys/devices/system/cpu/{online,possible,present}). Transparent huge
 // page settings are absent: Go then leaves huge pages alone.
 func NewSys(facts func() Facts) *Tree {
-	t := New(SysfsMagic)
+	return NewLazy(SysfsMagic, func(t *Tree) { buildSys(t, facts) })
+}
+
+func buildSys(t *Tree, facts func() Facts) {
 	cpu := t.Path(t.RootDir(), "devices", "system", "cpu")
 	list := func() []byte {
 		n := facts().withDefaults().NumCPU
@@ -171,5 +176,4 @@ func NewSys(facts func() Facts) *Tree {
 	}
 	t.Path(t.RootDir(), "kernel", "mm")
 	t.Dir(t.RootDir(), "fs")
-	return t
 }

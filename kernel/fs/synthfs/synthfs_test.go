@@ -90,3 +90,24 @@ func TestDevNumbers(t *testing.T) {
 		t.Errorf("write on O_RDONLY: %v", err)
 	}
 }
+
+// /proc and /sys are assembled on first use, not at boot: building them
+// must not even ask for the facts.
+func TestProcIsLazy(t *testing.T) {
+	calls := 0
+	facts := func() synthfs.Facts { calls++; return synthfs.Facts{NumCPU: 2} }
+	proc, sys := synthfs.NewProc(facts), synthfs.NewSys(facts)
+	if calls != 0 {
+		t.Fatalf("facts read %d times before any lookup", calls)
+	}
+	if _, err := proc.Root().Lookup("self"); err != nil {
+		t.Fatalf("lookup self: %v", err)
+	}
+	if calls == 0 {
+		t.Errorf("the first lookup did not build /proc")
+	}
+	ents, err := sys.Root().ReadDir()
+	if err != nil || len(ents) != 3 {
+		t.Fatalf("/sys lists %v, %v; want devices, fs, kernel", ents, err)
+	}
+}

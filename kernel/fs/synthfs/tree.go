@@ -8,6 +8,7 @@ package synthfs
 
 import (
 	"sort"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -53,10 +54,28 @@ func (t *Tree) Statfs(st *syscall.Statfs_t) error {
 	return nil
 }
 
+// NewLazy returns a tree that build fills on its first lookup or listing
+// rather than now: assembling /proc and /sys (and computing the facts they
+// need) is work every boot would otherwise do before main, for files most
+// programs never read.
+func NewLazy(magic int64, build func(t *Tree)) *Tree {
+	t := New(magic)
+	t.root.fill = sync.OnceFunc(func() { build(t) })
+	return t
+}
+
 // Dir is a synthetic directory.
 type Dir struct {
 	attrs    vfs.Attr
 	children map[string]vfs.Node
+	fill     func() // builds a lazy tree (its root only), once
+}
+
+// ready builds a lazy tree before its root is read.
+func (d *Dir) ready() {
+	if d.fill != nil {
+		d.fill()
+	}
 }
 
 // Dir adds (or returns the existing) subdirectory name.
@@ -86,6 +105,7 @@ func (d *Dir) Attr() (vfs.Attr, error) {
 }
 
 func (d *Dir) Lookup(name string) (vfs.Node, error) {
+	d.ready()
 	if n, ok := d.children[name]; ok {
 		return n, nil
 	}
@@ -93,6 +113,7 @@ func (d *Dir) Lookup(name string) (vfs.Node, error) {
 }
 
 func (d *Dir) ReadDir() ([]vfs.DirEntry, error) {
+	d.ready()
 	out := make([]vfs.DirEntry, 0, len(d.children))
 	for name, n := range d.children {
 		a, _ := n.Attr()

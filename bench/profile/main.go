@@ -1,0 +1,217 @@
+// Command profile samples where a Stardust guest spends its time while it
+// serves HTTP under load, and prints the functions that hold the most
+// samples. It boots examples/httpd with the kernel option stardust.profile
+// (the timer samples the program's instruction pointer every 100 µs once
+// the boot is over and prints the samples when its buffer is full), loads
+// it with keep-alive clients from the host, and names the samples from
+// the image's symbol table. Samples taken while the program was in a
+// system call land on the instruction after it (the kernel runs with
+// interrupts off), so kernel time shows as the syscall wrappers. Run
+// from the repository root:
+//
+//	go run ./bench/profile [-c 16] [-top 40]
+package main
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"debug/gosym"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stardust-go/stardust/toolchain"
+	"github.com/stardust-go/stardust/vmm"
+)
+
+var (
+	conc    = flag.Int("c", 16, "concurrent keep-alive clients")
+	top     = flag.Int("top", 40, "functions to list")
+	pkg     = flag.String("pkg", "./examples/httpd", "the server to profile (serves GET / on port 8080)")
+	machine = flag.String("machine", "microvm", "QEMU machine")
+)
+
+func main() {
+	flag.Parse()
+	tmp, err := os.MkdirTemp("", "stardust-profile-")
+	check(err)
+	defer os.RemoveAll(tmp)
+	img := filepath.Join(tmp, "server.img")
+	check(toolchain.Build(toolchain.Options{Pkg: *pkg, Output: img}))
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		vmm.Run(ctx, vmm.Config{Image: img, Machine: *machine, Ports: []string{fmt.Sprintf("%d:8080", port)},
+			Options: []string{"stardust.profile"}, Stdout: &out, Stderr: io.Discard, Timeout: 5 * time.Minute})
+		close(done)
+	}()
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var reqs sync.Map
+	for i := 0; i < *conc; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			n := 0
+			for {
+				select {
+				case <-stop:
+					reqs.Store(i, n)
+					return
+				default:
+				}
+				resp, err := cl.Get(url)
+				if err != nil {
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				n++
+			}
+		}(i)
+	}
+	// The kernel prints the samples when its buffer is full.
+	deadline := time.Now().Add(3 * time.Minute)
+	for !strings.Contains(out.String(), "samples (user") {
+		if time.Now().After(deadline) {
+			check(fmt.Errorf("no samples after 3 minutes; console:\n%s", out.String()))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // let the printing finish
+	close(stop)
+	wg.Wait()
+	cancel()
+	<-done
+
+	pcs := regexp.MustCompile(`sample 0x([0-9a-f]{16})`).FindAllStringSubmatch(out.String(), -1)
+	table := symbols(img)
+	counts := map[string]int{}
+	pkgs := map[string]int{}
+	for _, m := range pcs {
+		pc, _ := strconv.ParseUint(m[1], 16, 64)
+		name := "?"
+		if fn := table.PCToFunc(pc); fn != nil {
+			name = fn.Name
+		}
+		counts[name]++
+		pkgs[pkgOf(name)]++
+	}
+	fmt.Printf("%d samples (100 µs apart while the program ran)\n\n", len(pcs))
+	print := func(title string, m map[string]int, n int) {
+		type kv struct {
+			k string
+			v int
+		}
+		var s []kv
+		for k, v := range m {
+			s = append(s, kv{k, v})
+		}
+		sort.Slice(s, func(i, j int) bool { return s[i].v > s[j].v })
+		fmt.Printf("| %s | samples | share |\n|---|---|---|\n", title)
+		total := 0
+		for _, e := range s {
+			total += e.v
+		}
+		for i := 0; i < len(s) && i < n; i++ {
+			fmt.Printf("| %s | %d | %.1f%% |\n", s[i].k, s[i].v, 100*float64(s[i].v)/float64(total))
+		}
+		fmt.Println()
+	}
+	print("package", pkgs, 25)
+	print("function", counts, *top)
+
+	calls := map[string]int{}
+	names := syscallNames()
+	for _, m := range regexp.MustCompile(`call (\d+): (\d+)`).FindAllStringSubmatch(out.String(), -1) {
+		nr, _ := strconv.Atoi(m[1])
+		n, _ := strconv.Atoi(m[2])
+		name := names[nr]
+		if name == "" {
+			name = m[1]
+		}
+		calls[name] += n
+	}
+	print("system call (count while sampling)", calls, 25)
+}
+
+// syscallNames reads the host's system-call numbers (Linux headers), or
+// returns an empty map: the table then shows numbers (Stardust's own
+// calls are 4096 and up, see kernel/bridge).
+func syscallNames() map[int]string {
+	m := map[int]string{}
+	b, err := os.ReadFile("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
+	if err != nil {
+		return m
+	}
+	for _, f := range regexp.MustCompile(`#define __NR_(\w+) (\d+)`).FindAllStringSubmatch(string(b), -1) {
+		nr, _ := strconv.Atoi(f[2])
+		m[nr] = f[1]
+	}
+	return m
+}
+
+func symbols(img string) *gosym.Table {
+	f, err := elf.Open(img)
+	check(err)
+	defer f.Close()
+	pclntab, err := f.Section(".gopclntab").Data()
+	check(err)
+	t, err := gosym.NewTable(nil, gosym.NewLineTable(pclntab, f.Section(".text").Addr))
+	check(err)
+	return t
+}
+
+// pkgOf returns the package path of a function name.
+func pkgOf(fn string) string {
+	slash := strings.LastIndexByte(fn, '/')
+	if dot := strings.IndexByte(fn[slash+1:], '.'); dot >= 0 {
+		return fn[:slash+1+dot]
+	}
+	return fn
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
