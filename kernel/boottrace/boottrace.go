@@ -51,6 +51,8 @@ var (
 	enabled  bool
 	sampling bool
 	faults   uint64 // page faults so far
+	idle     uint64 // TSC ticks CPUs spent halted
+	idleBoot uint64 // ... while the trace still recorded system calls
 
 	// The first system calls, with the time and the fault count then: the
 	// timeline of the Go runtime's start.
@@ -150,6 +152,16 @@ type call struct {
 	tsc        uint64
 }
 
+// Idle adds ticks a CPU spent halted, waiting for work.
+//
+//go:nosplit
+func Idle(ticks uint64) {
+	idle += ticks
+	if ncalls < len(calls) {
+		idleBoot = idle
+	}
+}
+
 // Fault counts a page fault.
 //
 //go:nosplit
@@ -238,6 +250,12 @@ func Report(tscHz uint64, name func(nr uint64) string) {
 	if sampling {
 		printSamples()
 	}
+	klog.Str(klog.Prefix)
+	klog.Str("idle (all CPUs, ms): ")
+	printMs(ticksToNs(idle, tscHz))
+	klog.Str(", during the traced calls: ")
+	printMs(ticksToNs(idleBoot, tscHz))
+	klog.Str("\n")
 	klog.Str(klog.Prefix)
 	klog.Str("page faults: ")
 	klog.Dec(int64(faults))

@@ -245,7 +245,9 @@ func run() {
 		c.idle = true
 		armTimer()
 		amd64.Unlock()
+		t0 := amd64.Rdtsc()
 		amd64.WaitForInterrupt()
+		boottrace.Idle(amd64.Rdtsc() - t0)
 		amd64.Lock()
 		c.idle = false
 	}
