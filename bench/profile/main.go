@@ -154,6 +154,11 @@ func main() {
 		calls[name] += n
 	}
 	print("system call (count while sampling)", calls, 25)
+	if m := regexp.MustCompile(`profile window \(TSC ticks\): (\d+), idle: (\d+)`).FindStringSubmatch(out.String()); m != nil {
+		w, _ := strconv.ParseFloat(m[1], 64)
+		i, _ := strconv.ParseFloat(m[2], 64)
+		fmt.Printf("the vCPU was idle (halted) %.1f%% of the sampling window\n", 100*i/w)
+	}
 }
 
 // syscallNames reads the host's system-call numbers (Linux headers), or

@@ -89,12 +89,21 @@ func Sample(rip uint64) {
 		profileSkip--
 		return
 	}
+	if nsamples == 0 {
+		profileTSC, profileIdle = amd64.Rdtsc(), idle
+	}
 	samples[nsamples] = rip
 	nsamples++
 	if profile && nsamples == len(samples) {
 		sampling = false
 		printSamples()
 		printProfileCalls()
+		klog.Str(klog.Prefix)
+		klog.Str("profile window (TSC ticks): ")
+		klog.Dec(int64(amd64.Rdtsc() - profileTSC))
+		klog.Str(", idle: ")
+		klog.Dec(int64(idle - profileIdle))
+		klog.Str("\n")
 	}
 }
 
@@ -123,6 +132,8 @@ func printProfileCalls() {
 var (
 	profile     bool
 	profileSkip int
+	profileTSC  uint64 // when the first sample was taken
+	profileIdle uint64 // idle ticks then
 	// System calls made while the profile's samples were taken, by
 	// number (Stardust's own calls from 512).
 	profileCalls [512 + 32]uint32

@@ -19,7 +19,7 @@ import (
 // Stardust's own system calls, made by service goroutines.
 const (
 	SysWait      = 4096 // Wait(req *Request) -> slot: block until a request is queued
-	SysDone      = 4097 // Done(slot, result): complete a request, wake its thread
+	SysDone      = 4097 // Done(slot, result, readiness): complete a request, wake its thread
 	SysReady     = 4098 // Ready(handle, mask): a description's readiness changed
 	SysDMAAlloc  = 4099 // DMAAlloc(size, physOut *uint64) -> va: zeroed, contiguous, device-visible memory
 	SysMapMMIO   = 4100 // MapMMIO(phys, size) -> va: a device's registers, uncached
@@ -221,9 +221,24 @@ func Wait(req *Request) error {
 // Asynchronous requests (Slot < 0) need no answer.
 func Done(slot int32, result int64) {
 	if slot >= 0 {
-		call(SysDone, uintptr(slot), uintptr(result))
+		call(SysDone, uintptr(slot), uintptr(result), 0)
 	}
 }
+
+// DoneReady is Done for an operation on a pollable description that also
+// reports the description's readiness after it (epoll bits), so the kernel
+// knows at once that a read drained a socket, without waiting for the
+// notifier's report (see kernel/linux's wouldBlock). The kernel keeps a
+// newer SysReady report for the handle if one arrived during the
+// operation.
+func DoneReady(slot int32, result int64, readiness uint32) {
+	if slot >= 0 {
+		call(SysDone, uintptr(slot), uintptr(result), uintptr(readiness)|ReadinessValid)
+	}
+}
+
+// ReadinessValid marks DoneReady's third argument as a readiness report.
+const ReadinessValid = 1 << 31
 
 // Serve tells the kernel the server is starting, before its goroutine
 // first runs: from then on file and socket calls are queued for it rather

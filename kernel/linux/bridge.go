@@ -19,6 +19,7 @@ import (
 type requestSlot struct {
 	req    bridge.Request
 	result int64
+	seq    uint64 // readySeq when the service took the request
 	state  uint8
 }
 
@@ -39,6 +40,11 @@ var (
 	svcReady    [bridge.MaxHandles]uint32
 	svcGen      [bridge.MaxHandles]uint32
 	svcPollable [bridge.MaxHandles]bool
+	// readySeq counts SysReady reports; svcReadySeq[h] is the count at
+	// h's last one. A readiness carried by SysDone is older than a report
+	// made while the request ran, so it does not overwrite one.
+	readySeq    uint64
+	svcReadySeq [bridge.MaxHandles]uint64
 
 	// Requests no thread waits for (pool refills).
 	asyncQ               [64]bridge.Request
@@ -114,6 +120,7 @@ func sysBridgeWait(f *amd64.Frame) uintptr {
 	qhead++
 	r := &requests[slot]
 	r.state = slotTaken
+	r.seq = readySeq
 	*(*bridge.Request)(unsafe.Pointer(out)) = r.req
 	return uintptr(slot)
 }
@@ -128,6 +135,11 @@ func sysBridgeDone(f *amd64.Frame) uintptr {
 	}
 	r := &requests[slot]
 	r.result = int64(f.RSI)
+	if m := uint32(f.RDX); m&bridge.ReadinessValid != 0 {
+		if h := r.req.Handle; h >= 0 && h < bridge.MaxHandles && svcReadySeq[h] <= r.seq {
+			svcReady[h] = m &^ bridge.ReadinessValid
+		}
+	}
 	r.state = slotDone
 	sched.WakeKey(slotKeyBase+uintptr(slot)*8, 1)
 	return 0
@@ -148,6 +160,8 @@ func sysBridgeReady(f *amd64.Frame) uintptr {
 		svcGen[h]++
 	}
 	svcReady[h] = mask
+	readySeq++
+	svcReadySeq[h] = readySeq
 	wakeEpollWaiters()
 	return 0
 }

@@ -26,9 +26,32 @@ func fdRead(fd int, e *fdEntry, buf, n uintptr) uintptr {
 		if _, ok := userBytes(buf, n, true); !ok {
 			return errno(syscall.EFAULT)
 		}
+		if wouldBlock(e, 0) {
+			return errno(syscall.EAGAIN)
+		}
 		return forwardFD(bridge.OpRead, e, uint64(fd), uint64(buf), uint64(n), 0, 0, 0)
 	}
 	return errno(syscall.EINVAL)
+}
+
+// wouldBlock reports whether a non-blocking read of service description e
+// would fail with EAGAIN, judging by the readiness the service last pushed
+// (SysReady): then the kernel answers without forwarding. Go's netpoller
+// reads until EAGAIN, so about every other read of a busy server's
+// sockets was a forwarded call that found nothing. The answer is sound
+// for edge-triggered epoll: the service pushes readiness after every
+// change, so data that arrived after the last push brings a push (an
+// edge) of its own, and the reader tries again.
+//
+//go:nosplit
+func wouldBlock(e *fdEntry, msgFlags uint64) bool {
+	if e.kind != fdService || !svcPollable[e.obj] || msgFlags&syscall.MSG_ERRQUEUE != 0 {
+		return false
+	}
+	if e.flags&oNonblock == 0 && msgFlags&syscall.MSG_DONTWAIT == 0 {
+		return false
+	}
+	return svcReady[e.obj]&(epollIn|epollPri|epollErr|epollHup|epollRdhup) == 0
 }
 
 //go:nosplit

@@ -238,6 +238,9 @@ func sysRecvfrom(f *amd64.Frame) uintptr {
 	if !addrOut(uintptr(f.R8), uintptr(f.R9)) {
 		return errno(syscall.EFAULT)
 	}
+	if wouldBlock(e, f.R10) {
+		return errno(syscall.EAGAIN)
+	}
 	return forwardFD(bridge.OpRecvFrom, e, f.RDI, f.RSI, f.RDX, f.R10, f.R8, f.R9)
 }
 
@@ -294,6 +297,9 @@ func sysRecvmsg(f *amd64.Frame) uintptr {
 	}
 	if !checkMsghdr(uintptr(f.RSI), true) {
 		return errno(syscall.EFAULT)
+	}
+	if wouldBlock(e, f.RDX) {
+		return errno(syscall.EAGAIN)
 	}
 	return forwardFD(bridge.OpRecvMsg, e, f.RDI, f.RSI, f.RDX, 0, 0, 0)
 }

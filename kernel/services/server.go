@@ -350,15 +350,33 @@ func putAddr(sa []byte, addr, lenp uint64) {
 
 func handle(r *bridge.Request) {
 	res := do(r)
-	// Have the readiness reported after every operation: a read that
-	// drained the socket or an accept that emptied the queue lowers it, and
-	// the description does not necessarily call its watchers for that.
-	// The notifier reports it, so that reports reach the kernel in order
-	// and each says what holds when it is sent (never an older state).
+	// Readiness after the operation: a read that drained the socket or an
+	// accept that emptied the queue lowers it, and the description does
+	// not necessarily call its watchers for that. For the data calls the
+	// answer carries it (the program's next read, which Go makes at once,
+	// then needs no forwarding to learn EAGAIN); for the others the
+	// notifier reports it, in order with its other reports.
 	if r.Op != bridge.OpClose && r.Handle >= 0 {
+		if dataOp(r.Op) {
+			if p, ok := get(r.Handle).(fdesc.Pollable); ok {
+				bridge.DoneReady(r.Slot, res, p.Readiness())
+				return
+			}
+		}
 		markDirty(r.Handle)
 	}
 	bridge.Done(r.Slot, res)
+}
+
+// dataOp reports whether op only moves data (or takes a connection), so
+// that the readiness after it is all it changes.
+func dataOp(op int32) bool {
+	switch op {
+	case bridge.OpRead, bridge.OpWrite, bridge.OpReadv, bridge.OpWritev,
+		bridge.OpSendTo, bridge.OpRecvFrom, bridge.OpSendMsg, bridge.OpRecvMsg, bridge.OpAccept:
+		return true
+	}
+	return false
 }
 
 func do(r *bridge.Request) int64 {
