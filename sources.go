@@ -17,5 +17,14 @@ const ModulePath = "github.com/stardust-go/stardust"
 // KernelPackage is the package `stardust build` links into programs.
 const KernelPackage = ModulePath + "/kernel"
 
-// NetworkPackage is linked in too when a program uses package net.
+// NetworkPackage is linked in too when a program uses package net (or
+// with `stardust build -with net`).
 const NetworkPackage = ModulePath + "/kernel/network"
+
+// DisksPackage (ext4 volumes on virtio-blk) and SharesPackage (host
+// directories over virtio-9p) are optional parts of an image, linked in
+// by `stardust build -with disks,shares`.
+const (
+	DisksPackage  = ModulePath + "/kernel/disks"
+	SharesPackage = ModulePath + "/kernel/shares"
+)

@@ -34,6 +34,11 @@ type Options struct {
 	// filesystem, after the defaults (/etc/hosts, /etc/nsswitch.conf, the
 	// host's CA bundle as /etc/ssl/certs/ca-certificates.crt).
 	Files []string
+	// With names optional parts to link (see Parts): "disks", "shares",
+	// "net", each a name or a comma-separated list. The network stack is
+	// linked without asking into programs that use package net, and a part
+	// the program imports itself is linked anyway.
+	With []string
 }
 
 // BuildError is a failed compilation; Output is the go command's output.
@@ -82,6 +87,10 @@ func Build(o Options) error {
 	if out, err := filepath.Abs(o.Output); err == nil {
 		o.Output = out
 	}
+	with, err := ParseParts(o.With)
+	if err != nil {
+		return err
+	}
 	info, err := list(o.Dir, o.Pkg)
 	if err != nil {
 		return err
@@ -110,28 +119,39 @@ func Build(o Options) error {
 	// The root filesystem: packed here, embedded into package
 	// kernel/files by two overlay files (see rootFSOverlay).
 	rootImg := filepath.Join(tmp, "rootfs.img")
-	usesX509, err := dependsOn(o.Dir, o.Pkg, "crypto/x509")
+	deps, err := dependencies(o.Dir, o.Pkg)
 	if err != nil {
 		return err
 	}
-	if err := packRoot(rootImg, o.Files, usesX509); err != nil {
+	if err := packRoot(rootImg, o.Files, deps["crypto/x509"]); err != nil {
 		return err
 	}
 
-	// The overlay adds one file to the main package: the kernel import, and
-	// the network stack's if the program uses package net.
+	// The optional parts: those asked for, the network stack if the
+	// program uses package net, and any the program imports itself (which
+	// package files must know of: it mounts the parts in order).
+	if deps["net"] {
+		with = append(with, "net")
+	}
+	for _, p := range Parts {
+		if deps[p.Package] {
+			with = append(with, p.Name)
+		}
+	}
+	with, _ = ParseParts(with) // sorted, each once
+
+	// The overlay adds one file to the main package: the kernel import and
+	// the parts'.
 	kfile := filepath.Join(tmp, "stardust_kernel.go")
 	src := "// Added by stardust build: links the Stardust kernel into this program.\n\npackage main\n\nimport _ \"" + stardust.KernelPackage + "\"\n"
-	if usesNet, err := dependsOn(o.Dir, o.Pkg, "net"); err != nil {
-		return err
-	} else if usesNet {
-		src += "import _ \"" + stardust.NetworkPackage + "\"\n"
+	for _, name := range with {
+		src += "import _ \"" + part(name).Package + "\"\n"
 	}
 	if err := os.WriteFile(kfile, []byte(src), 0o644); err != nil {
 		return err
 	}
 	replace := map[string]string{filepath.Join(info.Dir, "zz_stardust_kernel.go"): kfile}
-	if err := rootFSOverlay(tmp, filepath.Join(kernelDir, "kernel", "files"), rootImg, replace); err != nil {
+	if err := rootFSOverlay(tmp, filepath.Join(kernelDir, "kernel", "files"), rootImg, with, replace); err != nil {
 		return err
 	}
 	overlay, _ := json.Marshal(map[string]map[string]string{"Replace": replace})
@@ -184,11 +204,16 @@ func packRoot(path string, specs []string, caBundle bool) error {
 }
 
 // rootFSOverlay adds to package kernel/files (in dir) the packed image and
-// a file that embeds it and mounts it at start-up, before main's init.
-func rootFSOverlay(tmp, dir, img string, replace map[string]string) error {
+// a file that embeds it and mounts it at start-up, before main's init,
+// telling it which optional parts the image links.
+func rootFSOverlay(tmp, dir, img string, parts []string, replace map[string]string) error {
+	args := "packedRoot"
+	for _, p := range parts {
+		args += fmt.Sprintf(", %q", p)
+	}
 	src := "// Added by stardust build: the image's root filesystem.\n\npackage files\n\n" +
 		"import _ \"embed\"\n\n//go:embed zz_stardust_rootfs.img\nvar packedRoot string\n\n" +
-		"func init() { SetRootImage(packedRoot) }\n"
+		"func init() { SetRootImage(" + args + ") }\n"
 	goFile := filepath.Join(tmp, "rootfs.go")
 	if err := os.WriteFile(goFile, []byte(src), 0o644); err != nil {
 		return err
@@ -221,21 +246,20 @@ func list(dir, pkg string) (*pkgInfo, error) {
 	return info, nil
 }
 
-// dependsOn reports whether pkg imports want, directly or not.
-func dependsOn(dir, pkg, want string) (bool, error) {
+// dependencies returns the packages pkg imports, directly or not.
+func dependencies(dir, pkg string) (map[string]bool, error) {
 	cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", pkg)
 	cmd.Dir = dir
 	cmd.Env = goEnv()
 	out, err := cmd.Output()
 	if err != nil {
-		return false, fmt.Errorf("listing the dependencies of %s: %v", pkg, err)
+		return nil, fmt.Errorf("listing the dependencies of %s: %v", pkg, err)
 	}
+	deps := map[string]bool{}
 	for _, p := range strings.Split(string(out), "\n") {
-		if p == want {
-			return true, nil
-		}
+		deps[p] = true
 	}
-	return false, nil
+	return deps, nil
 }
 
 func goList(dir, pkg, cgo string) (*pkgInfo, error) {

@@ -36,7 +36,7 @@ func main() {
 
 	// The volume workload, in the VM and on the host.
 	img := filepath.Join(tmp, "guest.img")
-	check(toolchain.Build(toolchain.Options{Pkg: "./bench/disk/guest", Output: img}))
+	check(toolchain.Build(toolchain.Options{Pkg: "./bench/disk/guest", Output: img, With: []string{"disks"}}))
 	vol := filepath.Join(tmp, "vol.img")
 	check(ext4.CreateImage(vol, 128<<20, ""))
 	vm := runVM(vmm.Config{Image: img, Disks: []string{vol}, Args: []string{"volume", "/data"}})

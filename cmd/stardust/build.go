@@ -18,10 +18,17 @@ func cmdBuild(args []string) int {
 	fs.StringVar(&o.Target, "target", "vm", "what to build: vm (a bootable image), wasi (a .wasm module) or browser (a static web bundle)")
 	files := listFlag{}
 	fs.Var(&files, "files", "pack HOSTDIR[:GUESTDIR] into the image's root filesystem (repeatable)")
+	with := withFlag{}
+	fs.Var(&with, "with", "link optional `parts` into the image: a comma-separated list of "+toolchain.PartNames()+" (repeatable)")
 	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "Usage: stardust build [-o IMAGE] [-target vm|wasi|browser] PKG\n\n"+
+		fmt.Fprintf(os.Stderr, "Usage: stardust build [-o IMAGE] [-target vm|wasi|browser] [-files HOSTDIR[:GUESTDIR]] [-with PARTS] PKG\n\n"+
 			"Builds the Go main package PKG (a directory or import path) into a Stardust image\n"+
-			"with the kernel linked in. The package's files and go.mod are not modified.\n\nFlags:\n")
+			"with the kernel linked in. The package's files and go.mod are not modified.\n\n"+
+			"Optional parts (-with), linked only when asked for:\n")
+		for _, p := range toolchain.Parts {
+			fmt.Fprintf(os.Stderr, "  %-7s %s\n", p.Name, p.Summary)
+		}
+		fmt.Fprintf(os.Stderr, "\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -35,7 +42,7 @@ func cmdBuild(args []string) int {
 		return 2
 	}
 	o.Pkg = fs.Arg(0)
-	o.Files = files
+	o.Files, o.With = files, with
 	if err := build(o); err != nil {
 		return fail("%v", err)
 	}
@@ -47,6 +54,9 @@ func build(o buildOptions) error {
 	switch o.Target {
 	case "", "vm":
 	case "wasi", "browser":
+		if len(o.With) > 0 {
+			return fmt.Errorf("-with is for -target vm: a %s build has no kernel", o.Target)
+		}
 		if o.Output == "" {
 			o.Output = defaultName(o.Pkg)
 			if o.Target == "wasi" {
@@ -60,7 +70,7 @@ func build(o buildOptions) error {
 	if o.Output == "" {
 		o.Output = defaultName(o.Pkg) + ".img"
 	}
-	return toolchain.Build(toolchain.Options{Pkg: o.Pkg, Output: o.Output, Files: o.Files})
+	return toolchain.Build(toolchain.Options{Pkg: o.Pkg, Output: o.Output, Files: o.Files, With: o.With})
 }
 
 // defaultName is the output name `go build` would pick for pkg.

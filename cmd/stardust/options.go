@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"time"
+
+	"github.com/stardust-go/stardust/toolchain"
 )
 
 // buildOptions are the flags of `stardust build` shared by every target.
@@ -11,6 +13,7 @@ type buildOptions struct {
 	Output string   // -o
 	Target string   // -target: vm (default), browser, wasi
 	Files  []string // -files HOSTDIR[:GUESTDIR], repeatable
+	With   []string // -with PART[,PART...], repeatable: optional parts (vm target)
 }
 
 // runOptions are the flags of `stardust run` shared by every target.
@@ -27,3 +30,19 @@ type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// withFlag is -with: optional parts of an image, a comma-separated list,
+// repeatable. Names are checked as they are parsed, so a misspelt one is
+// a usage error that lists the valid ones.
+type withFlag []string
+
+func (w *withFlag) String() string { return strings.Join(*w, ",") }
+
+func (w *withFlag) Set(v string) error {
+	parts, err := toolchain.ParseParts(append(*w, v))
+	if err != nil {
+		return err
+	}
+	*w = parts
+	return nil
+}

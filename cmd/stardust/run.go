@@ -8,10 +8,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/stardust-go/stardust/image"
+	"github.com/stardust-go/stardust/toolchain"
 	"github.com/stardust-go/stardust/vmm"
 )
 
@@ -97,7 +99,7 @@ func cmdRun(args []string) int {
 		}
 		defer os.RemoveAll(tmp)
 		img = filepath.Join(tmp, defaultName(target)+".img")
-		if err := build(buildOptions{Pkg: target, Output: img}); err != nil {
+		if err := build(buildOptions{Pkg: target, Output: img, With: neededParts(disks, vols)}); err != nil {
 			return fail("%v", err)
 		}
 	} else {
@@ -107,6 +109,9 @@ func cmdRun(args []string) int {
 		}
 		if _, err := image.PVHEntry(b); err != nil {
 			return fail("%s: %v", img, err)
+		}
+		if err := checkParts(img, neededParts(disks, vols)); err != nil {
+			return fail("%v", err)
 		}
 	}
 
@@ -141,4 +146,47 @@ func cmdRun(args []string) int {
 	}
 	fmt.Fprintf(os.Stderr, "stardust: the VM stopped without reporting an exit status (%s); a triple fault looks like this\n", res.Detail)
 	return statusVanished
+}
+
+// partFlags are the run flags that need an optional part of the image.
+var partFlags = []struct{ part, flag string }{
+	{"disks", "-disk"},
+	{"shares", "-v"},
+}
+
+// neededParts returns the optional parts the -disk and -v flags need.
+func neededParts(disks, shares []string) []string {
+	var need []string
+	if len(disks) > 0 {
+		need = append(need, "disks")
+	}
+	if len(shares) > 0 {
+		need = append(need, "shares")
+	}
+	return need
+}
+
+// checkParts refuses an image that lacks a part the flags need, before
+// QEMU starts: the kernel would only say it ignores the device, and the
+// program would find no volume where it expects one.
+func checkParts(img string, need []string) error {
+	if len(need) == 0 {
+		return nil
+	}
+	have, err := toolchain.ImageParts(img)
+	if err != nil {
+		return err
+	}
+	var missing, flags []string
+	for _, pf := range partFlags {
+		if slices.Contains(need, pf.part) && !slices.Contains(have, pf.part) {
+			missing = append(missing, pf.part)
+			flags = append(flags, pf.flag)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s was built without %s (needed by %s): rebuild it with `stardust build -with %s -o %s PKG`, or give stardust run the package instead of the image",
+		img, strings.Join(missing, " and "), strings.Join(flags, " and "), strings.Join(missing, ","), img)
 }

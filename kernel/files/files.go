@@ -3,6 +3,8 @@
 // (zero-copy from the image's read-only data), a tmpfs at /tmp, and the
 // synthetic /dev, /proc and /sys. `stardust build` links a call to
 // SetRootImage into every program, with the packed tree as its argument.
+// Volumes and host shares are optional parts of an image that register
+// here (see parts.go).
 //
 // Execution context: service context.
 package files
@@ -16,11 +18,8 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/stardust-go/stardust/kernel/devices"
-	"github.com/stardust-go/stardust/kernel/drivers/virtio"
 	"github.com/stardust-go/stardust/kernel/fs/imagefs"
 	"github.com/stardust-go/stardust/kernel/fs/overlay"
-	"github.com/stardust-go/stardust/kernel/fs/p9/p9fs"
 	"github.com/stardust-go/stardust/kernel/fs/synthfs"
 	"github.com/stardust-go/stardust/kernel/fs/tmpfs"
 	"github.com/stardust-go/stardust/kernel/fs/vfs"
@@ -45,67 +44,39 @@ func SetGenerated(path string, content func() ([]byte, bool)) {
 
 // SetRootImage mounts the packed image (see image/rootfs) as / and installs
 // the namespace. img must stay unchanged: it is the image's read-only data,
-// used in place.
-func SetRootImage(img string) {
-	if err := setup(unsafe.Slice(unsafe.StringData(img), len(img))); err != nil {
+// used in place. linked names the optional parts stardust build linked
+// into the image ("disks", "shares", "net"): they mount when they
+// Register, and devices meant for a part the image lacks are reported.
+func SetRootImage(img string, linked ...string) {
+	v, err := setup(unsafe.Slice(unsafe.StringData(img), len(img)))
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "[stardust] files: %v; the program sees no files\n", err)
 	}
+	theParts.setup(v, linked)
+	theParts.reportIgnored()
 }
 
-func setup(img []byte) error {
+func setup(img []byte) (*vfs.VFS, error) {
 	root, err := imagefs.New(img)
 	if err != nil {
-		return fmt.Errorf("the packed root filesystem is damaged: %w", err)
+		return nil, fmt.Errorf("the packed root filesystem is damaged: %w", err)
 	}
 	generated = overlay.New(root)
 	v := vfs.New(generated, vfs.Options{ReadOnly: true})
 	if err := v.Mount("/tmp", tmpfs.New(tmpfs.Options{}), 0); err != nil {
-		return err
+		return nil, err
 	}
 	if err := v.Mount("/dev", synthfs.NewDev(randReader{}), 0); err != nil {
-		return err
+		return nil, err
 	}
 	if err := v.Mount("/proc", synthfs.NewProc(facts), 0); err != nil {
-		return err
+		return nil, err
 	}
 	if err := v.Mount("/sys", synthfs.NewSys(facts), 0); err != nil {
-		return err
+		return nil, err
 	}
-	mountShares(v)
-	mountDisks(v)
 	services.SetFS(v)
-	return nil
-}
-
-// mountShares mounts every host directory shared over virtio-9p (`stardust
-// run -v HOSTDIR:GUESTDIR`): the device's mount tag is the guest path.
-func mountShares(v *vfs.VFS) {
-	for _, d := range devices.VirtioDevices(virtio.DeviceID9P) {
-		if err := mountShare(v, d); err != nil {
-			fmt.Fprintf(os.Stderr, "[stardust] files: 9P share %s: %v\n", d.Name, err)
-		}
-	}
-}
-
-func mountShare(v *vfs.VFS, d devices.Virtio) error {
-	tr, serve, err := d.Open()
-	if err != nil {
-		return err
-	}
-	drv, err := virtio.NewP9(tr, devices.DMA{}, virtio.P9Options{})
-	if err != nil {
-		return err
-	}
-	serve(drv.HandleInterrupt)
-	guest := drv.MountTag()
-	if !strings.HasPrefix(guest, "/") {
-		return fmt.Errorf("mount tag %q is not an absolute guest path", guest)
-	}
-	fs, err := p9fs.Dial(drv, p9fs.Options{})
-	if err != nil {
-		return fmt.Errorf("%s: %v", guest, err)
-	}
-	return v.Mount(guest, fs, 0)
+	return v, nil
 }
 
 // facts describes the machine for /proc and /sys.

@@ -50,6 +50,16 @@ func requireQEMU(t *testing.T) {
 	}
 }
 
+// imageParts are the optional parts of an image (toolchain.Parts) that
+// test programs need: they boot with -disk or -v. The others are built
+// without, as `stardust build` does by default.
+var imageParts = map[string][]string{
+	"disk":  {"disks"},
+	"mmap":  {"disks"},
+	"bolt":  {"disks"},
+	"share": {"shares"},
+}
+
 // image builds testdata/NAME once per test run.
 func image(t *testing.T, name string) string {
 	t.Helper()
@@ -59,7 +69,7 @@ func image(t *testing.T, name string) string {
 		return p
 	}
 	out := filepath.Join(imgDir, filepath.Base(name)+".img")
-	if err := toolchain.Build(toolchain.Options{Pkg: "./testdata/" + name, Output: out}); err != nil {
+	if err := toolchain.Build(toolchain.Options{Pkg: "./testdata/" + name, Output: out, With: imageParts[name]}); err != nil {
 		t.Fatalf("build %s: %v", name, err)
 	}
 	imgCache[name] = out

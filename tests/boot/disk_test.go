@@ -41,6 +41,20 @@ func newVolume(t *testing.T, size int64) string {
 	return img
 }
 
+// TestDeviceWithoutPart boots an image built without disks and shares
+// with a disk and a share attached: the kernel says, once per device, that
+// it ignores it and how to build an image that uses it, and the program
+// runs as usual.
+func TestDeviceWithoutPart(t *testing.T) {
+	t.Parallel()
+	img := newVolume(t, 8<<20)
+	b := run(t, image(t, "../../../examples/hello"), vmm.Config{Disks: []string{img}, Shares: []string{t.TempDir() + ":/host"}})
+	expectExit(t, b, 0)
+	expectOutput(t, b, `\[stardust\] files: virtio-9p share virtio-mmio@0x[0-9a-f]+ ignored: this image was built without shares \(stardust build -with shares\)\n`)
+	expectOutput(t, b, `\[stardust\] files: virtio-blk disk virtio-mmio@0x[0-9a-f]+ ignored: this image was built without disks \(stardust build -with disks\)\n`)
+	expectOutput(t, b, `Hello from Stardust!`)
+}
+
 // TestDiskVolume attaches an ext4 image made by mke2fs (-disk): one boot
 // writes, fsyncs and renames; the next boot reads what it left; between
 // and after, e2fsck checks the image on the host.

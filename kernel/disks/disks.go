@@ -1,4 +1,17 @@
-package files
+// Package disks mounts persistent ext4 volumes (`stardust run -disk
+// FILE:GUESTPATH`). It is an optional part of an image: `stardust build
+// -with disks` links it (and with it ext4, its journal and the virtio-blk
+// driver, a sixth of a small image), as does `stardust run -disk PKG`.
+// Its init registers with package files, which mounts it in order.
+//
+// Each -disk is a virtio-blk device with serial "diskN" and the kernel
+// option disk.diskN=GUESTPATH; each holds an ext4 file system, mounted
+// there read-write (read-only with a message if it has features Stardust
+// does not write). A goroutine commits the journal every few seconds, so
+// a crash loses at most that much of what was not fsynced.
+//
+// Execution context: service context.
+package disks
 
 import (
 	"fmt"
@@ -9,19 +22,17 @@ import (
 	"github.com/stardust-go/stardust/kernel/bridge"
 	"github.com/stardust-go/stardust/kernel/devices"
 	"github.com/stardust-go/stardust/kernel/drivers/virtio"
+	"github.com/stardust-go/stardust/kernel/files"
 	"github.com/stardust-go/stardust/kernel/fs/ext4"
 	"github.com/stardust-go/stardust/kernel/fs/ext4fs"
 	"github.com/stardust-go/stardust/kernel/fs/vfs"
 )
 
-// Volumes: `stardust run -disk FILE:GUESTPATH` attaches FILE as a
-// virtio-blk disk with serial "diskN" and passes the kernel option
-// disk.diskN=GUESTPATH; each disk holds an ext4 file system, mounted
-// there read-write (read-only with a message if it has features Stardust
-// does not write). A goroutine commits the journal every few seconds, so
-// a crash loses at most that much of what was not fsynced.
-
 const commitEvery = 5 * time.Second
+
+func init() {
+	files.Register("disks", mountDisks)
+}
 
 func mountDisks(v *vfs.VFS) {
 	paths := map[string]string{}
@@ -61,8 +72,11 @@ func mountDisk(v *vfs.VFS, d devices.Virtio, paths map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %v", guest, err)
 	}
+	// A sleep loop rather than time.Tick: a chan time.Time would link
+	// time's formatting code into the image.
 	go func() {
-		for range time.Tick(time.Second) {
+		for {
+			time.Sleep(time.Second)
 			fs.CommitIfOlderThan(commitEvery)
 		}
 	}()
