@@ -92,15 +92,24 @@ func (r *RNG) Read(p []byte) (int, error) {
 }
 
 // wait returns the byte count of the completed request, polling the used
-// ring now and then in case an interrupt went missing.
+// ring now and then in case an interrupt went missing. The poll is a
+// time.AfterFunc, not a time.Timer: a Timer's chan time.Time, stored in
+// an interface by package time, would link time.Time's formatting and
+// time zone code (some 40 KB of text) into every image.
 func (r *RNG) wait() uint32 {
-	timer := time.NewTimer(rngPollInterval)
+	tick := make(chan struct{}, 1)
+	timer := time.AfterFunc(rngPollInterval, func() {
+		select {
+		case tick <- struct{}{}:
+		default:
+		}
+	})
 	defer timer.Stop()
 	for {
 		select {
 		case w := <-r.done:
 			return w
-		case <-timer.C:
+		case <-tick:
 			r.reap()
 			timer.Reset(rngPollInterval)
 		}

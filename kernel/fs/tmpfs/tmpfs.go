@@ -32,8 +32,10 @@ type Options struct {
 	MaxBytes int64
 	// Mode is the root directory's permissions (default 01777, as /tmp).
 	Mode uint32
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Now is the clock, in nanoseconds since the Unix epoch; nil means
+	// time.Now. (Not a func() time.Time: *FS goes into interfaces, and a
+	// time.Time reachable from one links its formatting code.)
+	Now func() int64
 }
 
 // FS is one tmpfs instance.
@@ -52,7 +54,7 @@ func New(opts Options) *FS {
 		opts.Mode = 0o1777
 	}
 	if opts.Now == nil {
-		opts.Now = time.Now
+		opts.Now = func() int64 { return time.Now().UnixNano() }
 	}
 	fs := &FS{opts: opts}
 	fs.root = fs.newInode(syscall.S_IFDIR | opts.Mode&0o7777)
@@ -85,7 +87,7 @@ type inode struct {
 	target string
 }
 
-func (fs *FS) now() syscall.Timespec { return syscall.NsecToTimespec(fs.opts.Now().UnixNano()) }
+func (fs *FS) now() syscall.Timespec { return syscall.NsecToTimespec(fs.opts.Now()) }
 
 // newInode must be called with fs.mu held (or before fs is shared).
 func (fs *FS) newInode(mode uint32) *inode {

@@ -109,7 +109,9 @@ func (d *dirDesc) snapshot() ([]DirEntry, error) {
 		for i, e := range out {
 			have[e.Name] = i
 		}
-		sort.Strings(extra)
+		// sort.Slice, as the file systems' ReadDir use: sort.Strings
+		// would link a second sort, generic over strings (8 KB).
+		sort.Slice(extra, func(i, j int) bool { return extra[i] < extra[j] })
 		for _, name := range extra {
 			m := d.v.mountedAt(d.d, name)
 			if m == nil {
