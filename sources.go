@@ -28,3 +28,8 @@ const (
 	DisksPackage  = ModulePath + "/kernel/disks"
 	SharesPackage = ModulePath + "/kernel/shares"
 )
+
+// DevicesPackage is the device layer (virtio over MMIO and PCI, and
+// virtio-rng feeding the kernel's generator): linked with every part that
+// drives devices, or alone with `stardust build -with entropy`.
+const DevicesPackage = ModulePath + "/kernel/devices"

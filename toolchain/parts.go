@@ -22,6 +22,7 @@ type Part struct {
 // Parts are the optional parts, in the order usage messages list them.
 var Parts = []Part{
 	{"disks", stardust.DisksPackage, "ext4 volumes on virtio-blk (stardust run -disk)"},
+	{"entropy", stardust.DevicesPackage, "the host's randomness from virtio-rng (linked anyway with disks, net and shares)"},
 	{"net", stardust.NetworkPackage, "the network stack (linked anyway into programs that use package net)"},
 	{"shares", stardust.SharesPackage, "host directories over virtio-9p (stardust run -v)"},
 }

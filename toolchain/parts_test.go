@@ -24,8 +24,8 @@ func TestParseParts(t *testing.T) {
 		}
 	}
 	_, err := ParseParts([]string{"disks,volumes"})
-	if err == nil || !strings.Contains(err.Error(), `"volumes"`) || !strings.Contains(err.Error(), "disks, net, shares") {
-		t.Errorf("unknown part: error %v; want it to name the part and list disks, net, shares", err)
+	if err == nil || !strings.Contains(err.Error(), `"volumes"`) || !strings.Contains(err.Error(), "disks, entropy, net, shares") {
+		t.Errorf("unknown part: error %v; want it to name the part and list disks, entropy, net, shares", err)
 	}
 }
 
@@ -41,7 +41,9 @@ func TestImageParts(t *testing.T) {
 		want []string
 	}{
 		{nil, nil},
-		{[]string{"shares,disks"}, []string{"disks", "shares"}},
+		// Drivers link the device layer, and with it virtio-rng.
+		{[]string{"shares,disks"}, []string{"disks", "entropy", "shares"}},
+		{[]string{"entropy"}, []string{"entropy"}},
 	} {
 		img := filepath.Join(dir, "hello.img")
 		if err := Build(Options{Pkg: "../examples/hello", Output: img, With: tc.with}); err != nil {

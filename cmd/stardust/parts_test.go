@@ -23,7 +23,7 @@ func TestWithFlag(t *testing.T) {
 	if want := []string{"disks", "net", "shares"}; err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("-with shares -with net,disks -with shares = %q, %v; want %q", got, err, want)
 	}
-	if _, err := parse("-with", "disks,9p"); err == nil || !strings.Contains(err.Error(), `unknown part "9p": the parts are disks, net, shares`) {
+	if _, err := parse("-with", "disks,9p"); err == nil || !strings.Contains(err.Error(), `unknown part "9p": the parts are disks, entropy, net, shares`) {
 		t.Errorf("-with disks,9p: %v", err)
 	}
 	// A bad -with is a usage error (status 2) before anything is built.

@@ -53,7 +53,7 @@ func SetRootImage(img string, linked ...string) {
 		fmt.Fprintf(os.Stderr, "[stardust] files: %v; the program sees no files\n", err)
 	}
 	theParts.setup(v, linked)
-	theParts.reportIgnored()
+	theParts.reportIgnored(mmioDevices)
 }
 
 func setup(img []byte) (*vfs.VFS, error) {

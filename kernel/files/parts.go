@@ -5,7 +5,7 @@ import (
 	"os"
 	"sync"
 
-	"github.com/stardust-go/stardust/kernel/devices"
+	"github.com/stardust-go/stardust/kernel/bridge"
 	"github.com/stardust-go/stardust/kernel/drivers/virtio"
 	"github.com/stardust-go/stardust/kernel/fs/vfs"
 )
@@ -99,17 +99,38 @@ func (ps *parts) register(name string, mount func(*vfs.VFS)) {
 
 // reportIgnored prints one line per device that no linked part drives:
 // without it, a `-disk` given to an image built without disks would just
-// be missing from the namespace.
-func (ps *parts) reportIgnored() {
+// be missing from the namespace. list names the devices with a virtio
+// device ID: the virtio-mmio ones the kernel found at boot (mmioDevices,
+// from SetRootImage), or the virtio-pci ones (from package devices,
+// through ReportIgnoredPCI, when an image links it: scanning PCI is its
+// job, and hello does not link it).
+func (ps *parts) reportIgnored(list func(id uint32) []string) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	for _, p := range partOrder {
 		if ps.linked[p.name] {
 			continue
 		}
-		for _, d := range devices.VirtioDevices(p.device) {
+		for _, name := range list(p.device) {
 			fmt.Fprintf(os.Stderr, "[stardust] files: %s %s ignored: this image was built without %s (stardust build -with %s)\n",
-				p.what, d.Name, p.name, p.name)
+				p.what, name, p.name, p.name)
 		}
 	}
+}
+
+// ReportIgnoredPCI reports the virtio-pci devices no linked part drives;
+// list names the devices with a virtio device ID. Package devices calls it
+// from its init, which runs after this package's (it imports it).
+func ReportIgnoredPCI(list func(id uint32) []string) { theParts.reportIgnored(list) }
+
+// mmioDevices names the virtio-mmio devices with device ID id that the
+// kernel found at boot.
+func mmioDevices(id uint32) []string {
+	var out []string
+	for _, d := range bridge.Devices() {
+		if d.Kind == bridge.DevVirtioMMIO && d.ID == id {
+			out = append(out, fmt.Sprintf("virtio-mmio@%#x", d.Phys))
+		}
+	}
+	return out
 }

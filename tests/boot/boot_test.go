@@ -58,6 +58,7 @@ var imageParts = map[string][]string{
 	"mmap":  {"disks"},
 	"bolt":  {"disks"},
 	"share": {"shares"},
+	"sleep": {"entropy"}, // TestEntropyDevice
 }
 
 // image builds testdata/NAME once per test run.

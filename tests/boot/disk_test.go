@@ -53,6 +53,12 @@ func TestDeviceWithoutPart(t *testing.T) {
 	expectOutput(t, b, `\[stardust\] files: virtio-9p share virtio-mmio@0x[0-9a-f]+ ignored: this image was built without shares \(stardust build -with shares\)\n`)
 	expectOutput(t, b, `\[stardust\] files: virtio-blk disk virtio-mmio@0x[0-9a-f]+ ignored: this image was built without disks \(stardust build -with disks\)\n`)
 	expectOutput(t, b, `Hello from Stardust!`)
+
+	// On q35 the devices are on PCI, which only the device layer scans: an
+	// image that links it (here for virtio-rng) reports them too.
+	b = run(t, image(t, "sleep"), vmm.Config{Machine: "q35", Disks: []string{img}})
+	expectExit(t, b, 0)
+	expectOutput(t, b, `\[stardust\] files: virtio-blk disk virtio-pci \S+ ignored: this image was built without disks \(stardust build -with disks\)\n`)
 }
 
 // TestDiskVolume attaches an ext4 image made by mke2fs (-disk): one boot
