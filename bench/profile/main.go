@@ -13,7 +13,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"debug/elf"
 	"debug/gosym"
@@ -31,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stardust-go/stardust/internal/syncbuf"
 	"github.com/stardust-go/stardust/toolchain"
 	"github.com/stardust-go/stardust/vmm"
 )
@@ -55,7 +55,7 @@ func main() {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 
-	var out syncBuffer
+	var out syncbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -195,23 +195,6 @@ func pkgOf(fn string) string {
 		return fn[:slash+1+dot]
 	}
 	return fn
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func check(err error) {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stardust-go/stardust/internal/syncbuf"
 	"github.com/stardust-go/stardust/vmm"
 )
 
@@ -36,10 +37,10 @@ func background(t *testing.T, img string, c vmm.Config) func() boot {
 }
 
 // backgroundOut is background that also returns the live console.
-func backgroundOut(t *testing.T, img string, c vmm.Config) (func() boot, *syncBuffer) {
+func backgroundOut(t *testing.T, img string, c vmm.Config) (func() boot, *syncbuf.Buffer) {
 	t.Helper()
 	requireQEMU(t)
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	c.Image, c.Stdout = img, out
 	if c.Timeout == 0 {
 		c.Timeout = 3 * time.Minute
@@ -56,7 +57,7 @@ func backgroundOut(t *testing.T, img string, c vmm.Config) (func() boot, *syncBu
 }
 
 // waitFor waits until the console shows s.
-func waitFor(t *testing.T, out *syncBuffer, s string) {
+func waitFor(t *testing.T, out *syncbuf.Buffer, s string) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(out.String(), s) {
@@ -65,23 +66,6 @@ func waitFor(t *testing.T, out *syncBuffer, s string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // dialRetry connects to addr, retrying while the VM boots.

@@ -1,7 +1,6 @@
 package wasihost
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stardust-go/stardust/internal/syncbuf"
 	"github.com/stardust-go/stardust/wasm/gobuild"
 )
 
@@ -46,23 +46,6 @@ func httpdWASM(t *testing.T) []byte {
 	return buildWASM
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -76,7 +59,7 @@ func TestHTTPDEndToEnd(t *testing.T) {
 	wasm := httpdWASM(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	h, err := New(ctx, wasm, Config{
 		Args:   []string{"httpd"},
 		Ports:  []Port{{HostAddr: "127.0.0.1:0", GuestPort: 8080}},
@@ -200,7 +183,7 @@ func TestHTTPDEndToEnd(t *testing.T) {
 func TestExitStatus(t *testing.T) {
 	wasm := httpdWASM(t)
 	ctx := context.Background()
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	h, err := New(ctx, wasm, Config{Args: []string{"httpd"}, Env: []string{"ADDR=not an address"}, Stderr: &stderr})
 	if err != nil {
 		t.Fatal(err)
