@@ -36,10 +36,11 @@ import (
 )
 
 var (
-	conc    = flag.Int("c", 16, "concurrent keep-alive clients")
-	top     = flag.Int("top", 40, "functions to list")
-	pkg     = flag.String("pkg", "./examples/httpd", "the server to profile (serves GET / on port 8080)")
-	machine = flag.String("machine", "microvm", "QEMU machine")
+	conc     = flag.Int("c", 16, "concurrent keep-alive clients")
+	top      = flag.Int("top", 40, "functions to list")
+	pkg      = flag.String("pkg", "./examples/httpd", "the server to profile (serves GET / on port 8080)")
+	machine  = flag.String("machine", "microvm", "QEMU machine")
+	timeline = flag.Bool("timeline", false, "also print the last system calls of the window, with their threads")
 )
 
 func main() {
@@ -154,6 +155,19 @@ func main() {
 		calls[name] += n
 	}
 	print("system call (count while sampling)", calls, 25)
+	if *timeline {
+		fmt.Println("the last system calls of the window (µs since the previous, thread, call):")
+		for _, m := range regexp.MustCompile(`recent (\d+) (\d+) (\d+)`).FindAllStringSubmatch(out.String(), -1) {
+			d, _ := strconv.ParseFloat(m[1], 64)
+			nr, _ := strconv.Atoi(m[3])
+			name := names[nr]
+			if name == "" {
+				name = m[3]
+			}
+			fmt.Printf("%8.1f  %4s  %s\n", d/tscPerUs(out.String()), m[2], name)
+		}
+		fmt.Println()
+	}
 	if m := regexp.MustCompile(`profile window \(TSC ticks\): (\d+), idle: (\d+)`).FindStringSubmatch(out.String()); m != nil {
 		w, _ := strconv.ParseFloat(m[1], 64)
 		i, _ := strconv.ParseFloat(m[2], 64)
@@ -186,6 +200,18 @@ func symbols(img string) *gosym.Table {
 	t, err := gosym.NewTable(nil, gosym.NewLineTable(pclntab, f.Section(".text").Addr))
 	check(err)
 	return t
+}
+
+// tscPerUs estimates the guest's TSC rate from the window's length: the
+// window is as many timer periods (100 µs) as there are samples.
+func tscPerUs(out string) float64 {
+	m := regexp.MustCompile(`profile window \(TSC ticks\): (\d+)`).FindStringSubmatch(out)
+	n := len(regexp.MustCompile(`sample 0x`).FindAllString(out, -1))
+	if m == nil || n == 0 {
+		return 1
+	}
+	w, _ := strconv.ParseFloat(m[1], 64)
+	return w / (float64(n) * 100)
 }
 
 // pkgOf returns the package path of a function name.

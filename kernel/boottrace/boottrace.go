@@ -112,6 +112,26 @@ func Sample(rip uint64) {
 //
 //go:nosplit
 func printProfileCalls() {
+	klog.Line("the last system calls of the window (TSC ticks since the previous, thread, number):")
+	start := nrecent - len(recent)
+	if start < 0 {
+		start = 0
+	}
+	for i := start; i < nrecent; i++ {
+		c := &recent[i%len(recent)]
+		d := uint64(0)
+		if i > start {
+			d = c.tsc - recent[(i-1)%len(recent)].tsc
+		}
+		klog.Str(klog.Prefix)
+		klog.Str("  recent ")
+		klog.Dec(int64(d))
+		klog.Str(" ")
+		klog.Dec(int64(c.tid))
+		klog.Str(" ")
+		klog.Dec(int64(c.nr))
+		klog.Str("\n")
+	}
 	klog.Line("system calls during the samples (number: count):")
 	for i := range len(profileCalls) {
 		if n := profileCalls[i]; n != 0 {
@@ -127,6 +147,19 @@ func printProfileCalls() {
 			klog.Str("\n")
 		}
 	}
+}
+
+// recent holds the last system calls of the profile's window, with the
+// calling thread: the sequence a request goes through.
+var (
+	recent  [300]recentCall
+	nrecent int
+)
+
+type recentCall struct {
+	tsc uint64
+	nr  uint32
+	tid int32
 }
 
 var (
@@ -178,16 +211,23 @@ func Idle(ticks uint64) {
 //go:nosplit
 func Fault() { faults++ }
 
+// Tracing reports whether Syscall wants to see system calls.
+//
+//go:nosplit
+func Tracing() bool { return enabled || profile }
+
 // Syscall records system call nr while the trace has room.
 //
 //go:nosplit
-func Syscall(nr uint64) {
+func Syscall(nr uint64, tid int32) {
 	if profile && nsamples > 0 && nsamples < len(samples) {
 		if i := nr - 4096 + 512; nr < 512 {
 			profileCalls[nr]++
 		} else if i < uint64(len(profileCalls)) {
 			profileCalls[i]++
 		}
+		recent[nrecent%len(recent)] = recentCall{tsc: amd64.Rdtsc(), nr: uint32(nr), tid: tid}
+		nrecent++
 	}
 	if enabled && ncalls < len(calls) {
 		calls[ncalls] = call{nr: nr, faults: faults, tsc: amd64.Rdtsc()}

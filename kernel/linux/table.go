@@ -7,6 +7,7 @@ import (
 	"github.com/stardust-go/stardust/kernel/boottrace"
 	"github.com/stardust-go/stardust/kernel/bridge"
 	"github.com/stardust-go/stardust/kernel/klog"
+	"github.com/stardust-go/stardust/kernel/sched"
 )
 
 // Support says how completely Stardust implements a system call.
@@ -168,6 +169,16 @@ const (
 	sysSyncfsNr     = 306
 )
 
+// threadID is the calling thread's ID, for traces.
+//
+//go:nosplit
+func threadID() int32 {
+	if t := sched.Current(); t != nil {
+		return t.TID
+	}
+	return 0
+}
+
 // syscallName names system call nr ("" if unknown): for boot traces.
 //
 //go:nosplit
@@ -199,7 +210,9 @@ var logged [(len(names) + 63) / 64]uint64
 func Syscall(f *amd64.Frame) {
 	nr := f.RAX
 	boottrace.Mark(boottrace.FirstSyscall)
-	boottrace.Syscall(nr)
+	if boottrace.Tracing() {
+		boottrace.Syscall(nr, threadID())
+	}
 	if nr-bridge.SysFirst < uint64(len(stardustTable)) {
 		boottrace.Mark(boottrace.Services)
 		f.RAX = uint64(stardustTable[nr-bridge.SysFirst](f))
