@@ -135,14 +135,38 @@ func sysBridgeDone(f *amd64.Frame) uintptr {
 	}
 	r := &requests[slot]
 	r.result = int64(f.RSI)
-	if m := uint32(f.RDX); m&bridge.ReadinessValid != 0 {
-		if h := r.req.Handle; h >= 0 && h < bridge.MaxHandles && svcReadySeq[h] <= r.seq {
-			svcReady[h] = m &^ bridge.ReadinessValid
-		}
-	}
+	doneReadiness(r, uint32(f.RDX))
 	r.state = slotDone
 	sched.WakeKey(slotKeyBase+uintptr(slot)*8, 1)
 	return 0
+}
+
+// doneReadiness applies the readiness an answer carries (m, see
+// bridge.DoneReady) to the request's handle, unless a SysReady report
+// for it arrived while the request ran: that one is as new or newer.
+//
+//go:nosplit
+func doneReadiness(r *requestSlot, m uint32) {
+	if m&bridge.ReadinessValid == 0 {
+		return
+	}
+	if h := r.req.Handle; h >= 0 && h < bridge.MaxHandles && svcReadySeq[h] <= r.seq {
+		svcReady[h] = m &^ bridge.ReadinessValid
+	}
+}
+
+// noteReady records a SysReady report of readiness mask for handle h.
+//
+//go:nosplit
+func noteReady(h int, mask uint32) {
+	if mask != 0 {
+		// Every notification with readiness is an edge for EPOLLET
+		// watchers, as each arrival of data is on Linux.
+		svcGen[h]++
+	}
+	svcReady[h] = mask
+	readySeq++
+	svcReadySeq[h] = readySeq
 }
 
 // sysBridgeReady (SysReady): a description's readiness changed.
@@ -153,15 +177,7 @@ func sysBridgeReady(f *amd64.Frame) uintptr {
 	if h < 0 || h >= bridge.MaxHandles {
 		return errno(syscall.EINVAL)
 	}
-	mask := uint32(f.RSI)
-	if mask != 0 {
-		// Every notification with readiness is an edge for EPOLLET
-		// watchers, as each arrival of data is on Linux.
-		svcGen[h]++
-	}
-	svcReady[h] = mask
-	readySeq++
-	svcReadySeq[h] = readySeq
+	noteReady(h, uint32(f.RSI))
 	wakeEpollWaiters()
 	return 0
 }
