@@ -24,15 +24,24 @@ const nsShift = amd64.ClockShift
 //
 //go:nosplit
 func StartCalibration() {
-	amd64.Outb(0x43, 0x30) // channel 0, lo/hi byte, mode 0 (OUT rises at zero)
-	amd64.Outb(0x40, 0xFF)
-	amd64.Outb(0x40, 0xFF)
-	// The count loads on the next PIT clock: wait until it shows.
 	for {
-		out, count := readPITStatus()
-		if !out && count >= 0xF000 && count < 0xFFFF {
-			calPIT, calTSC = count, amd64.Rdtsc()
-			break
+		amd64.Outb(0x43, 0x30) // channel 0, lo/hi byte, mode 0 (OUT rises at zero)
+		amd64.Outb(0x40, 0xFF)
+		amd64.Outb(0x40, 0xFF)
+		// The count loads on the next PIT clock. Take the first reading
+		// once it counts; a stale one (read before the load) shows as a
+		// count that grew, which FinishCalibration catches. If the vCPU
+		// was away long enough for the count to run out (55 ms: a busy
+		// host), program it again.
+		for {
+			out, count, t := readPITStatus()
+			if out {
+				break
+			}
+			if count < 0xFFFF {
+				calPIT, calTSC = count, t
+				return
+			}
 		}
 	}
 }
@@ -54,8 +63,7 @@ const calWindow = pitHz / 200
 //go:nosplit
 func FinishCalibration() {
 	for {
-		out, count := readPITStatus()
-		t := amd64.Rdtsc()
+		out, count, t := readPITStatus()
 		if out || count > calPIT { // ran out, or the start read a stale count
 			tscPerSec = calibrateTSC()
 			break
@@ -125,15 +133,19 @@ func readPIT() uint16 {
 }
 
 // readPITStatus latches channel 0's status and count with one read-back
-// command: out is the OUT pin (in mode 0: the count has reached zero).
+// command: out is the OUT pin (in mode 0: the count has reached zero),
+// tsc the TSC at the latch (the middle of the port write that latches, so
+// the reads after it, each an exit to the hypervisor, add no error).
 //
 //go:nosplit
-func readPITStatus() (out bool, count uint16) {
+func readPITStatus() (out bool, count uint16, tsc uint64) {
+	t0 := amd64.Rdtsc()
 	amd64.Outb(0x43, 0xC2) // read-back: latch count and status, channel 0
+	t1 := amd64.Rdtsc()
 	st := amd64.Inb(0x40)
 	lo := amd64.Inb(0x40)
 	hi := amd64.Inb(0x40)
-	return st&0x80 != 0, uint16(hi)<<8 | uint16(lo)
+	return st&0x80 != 0, uint16(hi)<<8 | uint16(lo), t0 + (t1-t0)/2
 }
 
 // calibrateTSC counts TSC ticks across 5 ms of PIT ticks, all at once:
