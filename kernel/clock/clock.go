@@ -34,7 +34,7 @@ func StartCalibration() {
 		// was away long enough for the count to run out (55 ms: a busy
 		// host), program it again.
 		for {
-			out, count, t := readPITStatus()
+			out, count, t := tightPITStatus()
 			if out {
 				break
 			}
@@ -63,7 +63,7 @@ const calWindow = pitHz / 200
 //go:nosplit
 func FinishCalibration() {
 	for {
-		out, count, t := readPITStatus()
+		out, count, t := tightPITStatus()
 		if out || count > calPIT { // ran out, or the start read a stale count
 			tscPerSec = calibrateTSC()
 			break
@@ -132,20 +132,43 @@ func readPIT() uint16 {
 	return uint16(hi)<<8 | uint16(lo)
 }
 
-// readPITStatus latches channel 0's status and count with one read-back
-// command: out is the OUT pin (in mode 0: the count has reached zero),
-// tsc the TSC at the latch (the middle of the port write that latches, so
-// the reads after it, each an exit to the hypervisor, add no error).
+// readPITStatusWidth latches channel 0's status and count with one
+// read-back command: out is the OUT pin (in mode 0: the count has reached
+// zero), tsc the TSC at the latch (the middle of the port write that
+// latches, so the reads after it, each an exit to the hypervisor, add no
+// error) and width how long that write took, in TSC ticks.
 //
 //go:nosplit
-func readPITStatus() (out bool, count uint16, tsc uint64) {
+func readPITStatusWidth() (out bool, count uint16, tsc, width uint64) {
 	t0 := amd64.Rdtsc()
 	amd64.Outb(0x43, 0xC2) // read-back: latch count and status, channel 0
 	t1 := amd64.Rdtsc()
 	st := amd64.Inb(0x40)
 	lo := amd64.Inb(0x40)
 	hi := amd64.Inb(0x40)
-	return st&0x80 != 0, uint16(hi)<<8 | uint16(lo), t0 + (t1-t0)/2
+	return st&0x80 != 0, uint16(hi)<<8 | uint16(lo), t0 + (t1-t0)/2, t1 - t0
+}
+
+// tightPITStatus is readPITStatus repeated a few times, keeping the
+// reading whose latch the TSC brackets most tightly. A vCPU that the host
+// deschedules during the latching port write (a busy host: milliseconds)
+// would otherwise put its TSC stamp far from the latch, and a calibration
+// window of 5 ms off by as much; one of several quick readings is almost
+// always clean.
+//
+//go:nosplit
+func tightPITStatus() (out bool, count uint16, tsc uint64) {
+	best := ^uint64(0)
+	for i := 0; i < 5; i++ {
+		o, c, t, width := readPITStatusWidth()
+		if o {
+			return true, c, t
+		}
+		if width < best {
+			best, count, tsc = width, c, t
+		}
+	}
+	return false, count, tsc
 }
 
 // calibrateTSC counts TSC ticks across 5 ms of PIT ticks, all at once:

@@ -65,8 +65,10 @@ func Init(apicVA uintptr) bool {
 	}
 	deadlineTimer = amd64.HasTSCDeadline()
 	if !deadlineTimer {
+		t0 := amd64.Rdtsc()
 		amd64.TimerOneShot(apicCalStart)
-		apicCalTSC = amd64.Rdtsc()
+		t1 := amd64.Rdtsc()
+		apicCalTSC = t0 + (t1-t0)/2
 	}
 	return true
 }
@@ -85,8 +87,18 @@ func FinishCalibration() {
 	if deadlineTimer {
 		return
 	}
-	count := amd64.TimerCount()
-	t := amd64.Rdtsc()
+	// The reading the TSC brackets most tightly (see clock's
+	// tightPITStatus: the host may deschedule the vCPU mid-read).
+	var count uint32
+	t, best := uint64(0), ^uint64(0)
+	for i := 0; i < 5; i++ {
+		t0 := amd64.Rdtsc()
+		c := amd64.TimerCount()
+		t1 := amd64.Rdtsc()
+		if t1-t0 < best {
+			best, count, t = t1-t0, c, t0+(t1-t0)/2
+		}
+	}
 	amd64.TimerOneShot(0)
 	ns := clock.TicksToNs(t - apicCalTSC)
 	apicTicksPerMs = 0
