@@ -157,6 +157,7 @@ func main() {
 	print("system call (count while sampling)", calls, 25)
 	if *timeline {
 		fmt.Println("the last system calls of the window (µs since the previous, thread, call):")
+		perUs := tscPerUs(out.String())
 		for _, m := range regexp.MustCompile(`recent (\d+) (\d+) (\d+)`).FindAllStringSubmatch(out.String(), -1) {
 			d, _ := strconv.ParseFloat(m[1], 64)
 			nr, _ := strconv.Atoi(m[3])
@@ -164,7 +165,7 @@ func main() {
 			if name == "" {
 				name = m[3]
 			}
-			fmt.Printf("%8.1f  %4s  %s\n", d/tscPerUs(out.String()), m[2], name)
+			fmt.Printf("%8.1f  %4s  %s\n", d/perUs, m[2], name)
 		}
 		fmt.Println()
 	}
@@ -202,16 +203,15 @@ func symbols(img string) *gosym.Table {
 	return t
 }
 
-// tscPerUs estimates the guest's TSC rate from the window's length: the
-// window is as many timer periods (100 µs) as there are samples.
+// tscPerUs is the guest's TSC rate in ticks per µs, as the kernel
+// printed it with the samples.
 func tscPerUs(out string) float64 {
-	m := regexp.MustCompile(`profile window \(TSC ticks\): (\d+)`).FindStringSubmatch(out)
-	n := len(regexp.MustCompile(`sample 0x`).FindAllString(out, -1))
-	if m == nil || n == 0 {
+	m := regexp.MustCompile(`TSC ticks per second: (\d+)`).FindStringSubmatch(out)
+	if m == nil {
 		return 1
 	}
-	w, _ := strconv.ParseFloat(m[1], 64)
-	return w / (float64(n) * 100)
+	hz, _ := strconv.ParseFloat(m[1], 64)
+	return hz / 1e6
 }
 
 // pkgOf returns the package path of a function name.

@@ -19,6 +19,8 @@ import (
 	"math/bits"
 
 	"github.com/stardust-go/stardust/kernel/arch/amd64"
+	"github.com/stardust-go/stardust/kernel/bridge"
+	"github.com/stardust-go/stardust/kernel/clock"
 	"github.com/stardust-go/stardust/kernel/klog"
 )
 
@@ -99,6 +101,10 @@ func Sample(rip uint64) {
 		printSamples()
 		printProfileCalls()
 		klog.Str(klog.Prefix)
+		klog.Str("TSC ticks per second: ")
+		klog.Dec(int64(clock.TSCHz()))
+		klog.Str("\n")
+		klog.Str(klog.Prefix)
 		klog.Str("profile window (TSC ticks): ")
 		klog.Dec(int64(amd64.Rdtsc() - profileTSC))
 		klog.Str(", idle: ")
@@ -136,8 +142,8 @@ func printProfileCalls() {
 	for i := range len(profileCalls) {
 		if n := profileCalls[i]; n != 0 {
 			nr := i
-			if nr >= 512 {
-				nr += 4096 - 512
+			if nr >= stardustCalls {
+				nr += bridge.SysFirst - stardustCalls
 			}
 			klog.Str(klog.Prefix)
 			klog.Str("  call ")
@@ -168,8 +174,13 @@ var (
 	profileTSC  uint64 // when the first sample was taken
 	profileIdle uint64 // idle ticks then
 	// System calls made while the profile's samples were taken, by
-	// number (Stardust's own calls from 512).
-	profileCalls [512 + 32]uint32
+	// number (Stardust's own calls from stardustCalls).
+	profileCalls [stardustCalls + 32]uint32
+)
+
+const (
+	stardustCalls = 512 // Linux's calls are below; Stardust's counted from here
+	sysWrite      = 1
 )
 
 // EnableProfile samples the running program rather than its boot: the
@@ -216,12 +227,21 @@ func Fault() { faults++ }
 //go:nosplit
 func Tracing() bool { return enabled || profile }
 
-// Syscall records system call nr while the trace has room.
+// Syscall records system call nr (its first argument arg0) made by
+// thread tid: the phases system calls mark, the boot's timeline while it
+// has room, and the profile's counts. Call it only while Tracing.
 //
 //go:nosplit
-func Syscall(nr uint64, tid int32) {
+func Syscall(nr, arg0 uint64, tid int32) {
+	Mark(FirstSyscall)
+	if nr >= bridge.SysFirst {
+		Mark(Services)
+	}
+	if nr == sysWrite && (arg0 == 1 || arg0 == 2) {
+		Mark(FirstWrite)
+	}
 	if profile && nsamples > 0 && nsamples < len(samples) {
-		if i := nr - 4096 + 512; nr < 512 {
+		if i := nr - bridge.SysFirst + stardustCalls; nr < stardustCalls {
 			profileCalls[nr]++
 		} else if i < uint64(len(profileCalls)) {
 			profileCalls[i]++
@@ -250,11 +270,12 @@ func Mark(p Phase) {
 }
 
 // Report prints each phase reached, with the time since the TSC's origin
-// and since the previous phase, then the system calls and samples; tscHz
-// is the calibrated TSC rate, name names a system call.
+// and since the previous phase, then the system calls and samples; name
+// names a system call.
 //
 //go:nosplit
-func Report(tscHz uint64, name func(nr uint64) string) {
+func Report(name func(nr uint64) string) {
+	tscHz := clock.TSCHz()
 	if !enabled || tscHz == 0 {
 		return
 	}

@@ -5,7 +5,6 @@ import (
 	"unsafe"
 
 	"github.com/stardust-go/stardust/kernel/arch/amd64"
-	"github.com/stardust-go/stardust/kernel/boottrace"
 	"github.com/stardust-go/stardust/kernel/bridge"
 	"github.com/stardust-go/stardust/kernel/drivers/uart"
 	"github.com/stardust-go/stardust/kernel/rand"
@@ -86,9 +85,6 @@ func sysRead(f *amd64.Frame) uintptr {
 
 //go:nosplit
 func sysWrite(f *amd64.Frame) uintptr {
-	if f.RDI == 1 || f.RDI == 2 {
-		boottrace.Mark(boottrace.FirstWrite)
-	}
 	e, ok := getFD(f.RDI)
 	if !ok {
 		return errno(syscall.EBADF)

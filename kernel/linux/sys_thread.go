@@ -88,7 +88,7 @@ func sysExit(f *amd64.Frame) uintptr {
 //go:nosplit
 func sysExitGroup(f *amd64.Frame) uintptr {
 	boottrace.Mark(boottrace.Exit)
-	boottrace.Report(clock.TSCHz(), syscallName)
+	boottrace.Report(syscallName)
 	platform.Exit(int(f.RDI & 0xFF))
 	return 0
 }

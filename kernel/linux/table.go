@@ -209,12 +209,10 @@ var logged [(len(names) + 63) / 64]uint64
 //go:nosplit
 func Syscall(f *amd64.Frame) {
 	nr := f.RAX
-	boottrace.Mark(boottrace.FirstSyscall)
 	if boottrace.Tracing() {
-		boottrace.Syscall(nr, threadID())
+		boottrace.Syscall(nr, f.RDI, threadID())
 	}
 	if nr-bridge.SysFirst < uint64(len(stardustTable)) {
-		boottrace.Mark(boottrace.Services)
 		f.RAX = uint64(stardustTable[nr-bridge.SysFirst](f))
 		return
 	}
