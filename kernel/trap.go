@@ -18,6 +18,9 @@ import (
 //
 //go:nosplit
 func trap(f *amd64.Frame) {
+	if f.FromUser() {
+		boottrace.Enter(f.Vector, f.RAX)
+	}
 	switch v := f.Vector; {
 	case v == amd64.VectorSyscall:
 		linux.Syscall(f)
@@ -40,6 +43,7 @@ func trap(f *amd64.Frame) {
 	}
 	if f.FromUser() {
 		linux.ReturnToUser(f)
+		boottrace.Leave()
 	}
 }
 

@@ -41,6 +41,7 @@ var (
 	pkg      = flag.String("pkg", "./examples/httpd", "the server to profile (serves GET / on port 8080)")
 	machine  = flag.String("machine", "microvm", "QEMU machine")
 	timeline = flag.Bool("timeline", false, "also print the last system calls of the window, with their threads")
+	console  = flag.String("console", "", "also save the guest's console output in this file")
 )
 
 func main() {
@@ -106,6 +107,9 @@ func main() {
 	cancel()
 	<-done
 
+	if *console != "" {
+		check(os.WriteFile(*console, []byte(out.String()), 0o644))
+	}
 	pcs := regexp.MustCompile(`sample 0x([0-9a-f]{16})`).FindAllStringSubmatch(out.String(), -1)
 	table := symbols(img)
 	counts := map[string]int{}
@@ -169,6 +173,7 @@ func main() {
 		}
 		fmt.Println()
 	}
+	kernelTable(out.String(), names)
 	if m := regexp.MustCompile(`profile window \(TSC ticks\): (\d+), idle: (\d+)`).FindStringSubmatch(out.String()); m != nil {
 		w, _ := strconv.ParseFloat(m[1], 64)
 		i, _ := strconv.ParseFloat(m[2], 64)
@@ -228,4 +233,47 @@ func check(err error) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// kernelTable prints the kernel's occupancy by cause: for each system call
+// and interrupt vector, how often the program entered the kernel for it
+// and how long the CPU stayed in the kernel until it next returned to the
+// program (switches to other threads included, halted time excluded).
+func kernelTable(out string, names map[int]string) {
+	perUs := tscPerUs(out)
+	var window float64
+	if m := regexp.MustCompile(`profile window \(TSC ticks\): (\d+)`).FindStringSubmatch(out); m != nil {
+		window, _ = strconv.ParseFloat(m[1], 64)
+	}
+	type row struct {
+		name  string
+		n     int
+		ticks float64
+	}
+	var rows []row
+	var total float64
+	for _, m := range regexp.MustCompile(`k(call|vector) (\d+): (\d+) (\d+)`).FindAllStringSubmatch(out, -1) {
+		k, _ := strconv.Atoi(m[2])
+		n, _ := strconv.Atoi(m[3])
+		t, _ := strconv.ParseFloat(m[4], 64)
+		name := "interrupt " + m[2]
+		if m[1] == "call" {
+			name = names[k]
+			if name == "" {
+				name = m[2]
+			}
+		}
+		rows = append(rows, row{name, n, t})
+		total += t
+	}
+	if len(rows) == 0 || perUs == 0 || window == 0 {
+		return
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].ticks > rows[j].ticks })
+	fmt.Printf("the kernel held the CPU %.1f%% of the window:\n\n", 100*total/window)
+	fmt.Printf("| entered for | entries | µs each | share of window |\n|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Printf("| %s | %d | %.1f | %.1f%% |\n", r.name, r.n, r.ticks/perUs/float64(r.n), 100*r.ticks/window)
+	}
+	fmt.Println()
 }

@@ -100,6 +100,7 @@ func Sample(rip uint64) {
 		sampling = false
 		printSamples()
 		printProfileCalls()
+		printKernelTicks()
 		klog.Str(klog.Prefix)
 		klog.Str("TSC ticks per second: ")
 		klog.Dec(int64(clock.TSCHz()))
@@ -182,6 +183,83 @@ const (
 	stardustCalls = 512 // Linux's calls are below; Stardust's counted from here
 	sysWrite      = 1
 )
+
+// Kernel occupancy while profiling: the TSC ticks from each entry from
+// ring 3 to the next return to ring 3 (on whichever thread), charged to
+// what entered (a system call or an interrupt vector), less the ticks the
+// CPU spent halted in between. A blocking call is thus charged with the
+// switch to the next thread. Exact for one CPU; the profile runs on one.
+var (
+	enterTSC, enterIdle uint64
+	enterKey            = -1
+	kernelTicks         [len(profileCalls) + 256]uint64
+	kernelCount         [len(profileCalls) + 256]uint32
+)
+
+// Enter notes an entry into the kernel from the program: a system call
+// nr, or interrupt vector v when nr is negative.
+//
+//go:nosplit
+func Enter(vector uint64, nr uint64) {
+	if !profile {
+		return
+	}
+	if nsamples == 0 || nsamples >= len(samples) {
+		enterKey = -1
+		return
+	}
+	key := -1
+	if vector == amd64.VectorSyscall {
+		if nr < stardustCalls {
+			key = int(nr)
+		} else if i := nr - bridge.SysFirst + stardustCalls; i < uint64(len(profileCalls)) {
+			key = int(i)
+		}
+	} else if vector < 256 {
+		key = len(profileCalls) + int(vector)
+	}
+	enterKey, enterTSC, enterIdle = key, amd64.Rdtsc(), idle
+}
+
+// Leave charges the time since the matching Enter.
+//
+//go:nosplit
+func Leave() {
+	if !profile || enterKey < 0 {
+		return
+	}
+	d := amd64.Rdtsc() - enterTSC - (idle - enterIdle)
+	kernelTicks[enterKey] += d
+	kernelCount[enterKey]++
+	enterKey = -1
+}
+
+//go:nosplit
+func printKernelTicks() {
+	klog.Line("kernel occupancy by cause (key: entries ticks):")
+	for i := range kernelTicks {
+		if kernelCount[i] == 0 {
+			continue
+		}
+		klog.Str(klog.Prefix)
+		if i >= len(profileCalls) {
+			klog.Str("  kvector ")
+			klog.Dec(int64(i - len(profileCalls)))
+		} else {
+			nr := i
+			if nr >= stardustCalls {
+				nr += bridge.SysFirst - stardustCalls
+			}
+			klog.Str("  kcall ")
+			klog.Dec(int64(nr))
+		}
+		klog.Str(": ")
+		klog.Dec(int64(kernelCount[i]))
+		klog.Str(" ")
+		klog.Dec(int64(kernelTicks[i]))
+		klog.Str("\n")
+	}
+}
 
 // EnableProfile samples the running program rather than its boot: the
 // first skip samples (skip*SamplePeriod of the program running) are

@@ -28,6 +28,13 @@ type CPU struct {
 	apicID   uint32
 	index    int
 	idle     bool // halted in the scheduler loop, waiting for work
+	// The timer as last programmed: its deadline (monotonic ns, 0 = off)
+	// and whether its mode register is set. A switch between two threads
+	// usually leaves the deadline as it was; not writing it again saves
+	// the slowest part of a switch under emulation (each timer register
+	// access leaves translated code for the device model).
+	timerAt  int64
+	timerSet bool
 }
 
 // The run queue is shared by all CPUs (thread index+1; 0 = none); the
@@ -115,20 +122,32 @@ func FinishCalibration() {
 var deadlineTimer bool
 
 // setTimer fires this CPU's timer once, d nanoseconds from now (d > 0),
-// or stops it (d == 0).
+// or stops it (d == 0). The mode register is written on the first call
+// only; after that one register (or MSR) write re-arms the timer.
 //
 //go:nosplit
 func setTimer(d int64) {
+	c := cpu()
+	first := !c.timerSet
+	c.timerSet = true
 	if deadlineTimer {
-		if d == 0 {
-			amd64.TimerDeadline(0)
-			return
+		tsc := uint64(0)
+		if d != 0 {
+			tsc = amd64.Rdtsc() + clock.NsToTicks(d)
 		}
-		amd64.TimerDeadline(amd64.Rdtsc() + clock.NsToTicks(d))
+		if first {
+			amd64.TimerDeadline(tsc)
+		} else {
+			amd64.SetTimerDeadline(tsc)
+		}
 		return
 	}
+	start := amd64.TimerOneShot
+	if !first {
+		start = amd64.RestartTimer
+	}
 	if d == 0 {
-		amd64.TimerOneShot(0)
+		start(0)
 		return
 	}
 	ticks := uint64(d) * apicTicksPerMs / 1_000_000
@@ -138,7 +157,7 @@ func setTimer(d int64) {
 	if ticks == 0 {
 		ticks = 1
 	}
-	amd64.TimerOneShot(uint32(ticks))
+	start(uint32(ticks))
 }
 
 // initCPU sets up the running CPU as CPU index.
@@ -409,6 +428,10 @@ func armTimer() {
 			next = p
 		}
 	}
+	if next == c.timerAt {
+		return // programmed already (or off already)
+	}
+	c.timerAt = next
 	if next == 0 {
 		setTimer(0)
 		return
@@ -428,6 +451,7 @@ func armTimer() {
 func Tick(fromUser bool) {
 	amd64.EOI()
 	c := cpu()
+	c.timerAt = 0 // it fired: a one-shot timer is off now
 	wakeExpired()
 	if fromUser && c.current != 0 && runHead != 0 && clock.Nanotime() >= c.sliceEnd {
 		t := c.cur()

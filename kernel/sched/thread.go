@@ -71,13 +71,25 @@ type Thread struct {
 
 var threadTable uintptr // *[MaxThreads]Thread in kernel memory
 
+// slots is one more than the highest slot a thread was ever created in.
+// The scans that run on every context switch (deadlines, wait keys) stop
+// there: a Go program has a handful of threads, and walking all
+// MaxThreads entries of ~600 bytes each cost tens of microseconds per
+// switch under emulation. Changed under the kernel lock; never shrinks.
+var slots int
+
+// table returns the slots threads have used.
+//
 //go:nosplit
-func table() *[MaxThreads]Thread { return (*[MaxThreads]Thread)(unsafe.Pointer(threadTable)) }
+func table() []Thread { return all()[:slots] }
+
+//go:nosplit
+func all() *[MaxThreads]Thread { return (*[MaxThreads]Thread)(unsafe.Pointer(threadTable)) }
 
 // ThreadAt returns the thread in slot i.
 //
 //go:nosplit
-func ThreadAt(i int) *Thread { return &table()[i] }
+func ThreadAt(i int) *Thread { return &all()[i] }
 
 // Current returns the thread running on this CPU.
 //
@@ -105,7 +117,7 @@ var nextTID int32 = 1
 //
 //go:nosplit
 func NewThread(frame *amd64.Frame) *Thread {
-	tab := table()
+	tab := all()
 	for i := range tab {
 		t := &tab[i]
 		// A dead thread's slot is free: it switched to a scheduler loop
@@ -122,6 +134,9 @@ func NewThread(frame *amd64.Frame) *Thread {
 		}
 		top := t.kstackTop
 		*t = Thread{kstackTop: top, TID: nextTID, State: Blocked}
+		if i >= slots {
+			slots = i + 1
+		}
 		nextTID++
 		// The kernel stack: the Frame to return with at the top, and
 		// below it what Swtch pops: a frame pointer and a return address

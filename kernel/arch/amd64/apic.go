@@ -101,6 +101,18 @@ func TimerDeadline(tsc uint64) {
 	Wrmsr(msrTSCDeadline, tsc)
 }
 
+// SetTimerDeadline re-arms a timer already in TSC-deadline mode (see
+// TimerDeadline) for TSC value tsc, or disarms it (0): one MSR write.
+//
+//go:nosplit
+func SetTimerDeadline(tsc uint64) { Wrmsr(msrTSCDeadline, tsc) }
+
+// RestartTimer restarts a timer already in one-shot mode (see
+// TimerOneShot) with count ticks (0 stops it): one register write.
+//
+//go:nosplit
+func RestartTimer(count uint32) { apicWrite(apicInitCnt, count) }
+
 // TimerCount returns the timer's current count.
 //
 //go:nosplit

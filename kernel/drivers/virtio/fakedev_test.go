@@ -278,7 +278,13 @@ func (d *fakeNet) processTxLocked() {
 		d.sentHdrs = append(d.sentHdrs, data[:h])
 		d.sent = append(d.sent, data[h:])
 		q.push(d.mem, c.head, 0)
-		d.isr |= InterruptUsedBuffer
+		// Like a real device, honour the driver's NO_INTERRUPT hint: a
+		// driver that suppresses transmit interrupts must still make
+		// progress (it reclaims on its next transmit, or asks for an
+		// interrupt before it waits).
+		if atomic.LoadUint32(d.mem.word(q.avail))&availFNoInterrupt == 0 {
+			d.isr |= InterruptUsedBuffer
+		}
 	}
 }
 
@@ -288,8 +294,9 @@ func (d *fakeNet) resumeTx() {
 	d.txPaused = false
 	d.processTxLocked()
 	irq := d.irq
+	raise := d.isr != 0
 	d.mu.Unlock()
-	if irq != nil {
+	if irq != nil && raise {
 		irq()
 	}
 }

@@ -122,6 +122,11 @@ func NewNet(t Transport, mem Memory) (*Net, error) {
 			return nil, err
 		}
 	}
+	// Sent frames' buffers are reclaimed by the next Transmit, so the
+	// device need not interrupt for them: that halves the interrupts of
+	// a request-response server. Transmit asks for them only while it
+	// waits for ring space.
+	n.txq.SetInterrupts(false)
 	driverOK(t)
 	t.Notify(netRxQueue)
 	return n, nil
@@ -206,6 +211,13 @@ func (n *Net) Transmit(frame []byte, csumStart, csumOffset int) error {
 		if n.txq.NumFree() >= descs && len(n.txFree) > 0 {
 			break
 		}
+		// The ring is full: ask for an interrupt when the device
+		// frees a buffer, and look once more in case it already has
+		// (it may have used them before it could see the request).
+		n.txq.SetInterrupts(true)
+		if n.reclaimTxLocked() > 0 {
+			continue
+		}
 		n.Stats.TxWaits++
 		n.txMu.Unlock()
 		select {
@@ -214,6 +226,7 @@ func (n *Net) Transmit(frame []byte, csumStart, csumOffset int) error {
 		}
 		n.txMu.Lock()
 	}
+	n.txq.SetInterrupts(false)
 	defer n.txMu.Unlock()
 	slot := n.txFree[len(n.txFree)-1]
 	n.txFree = n.txFree[:len(n.txFree)-1]

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -255,6 +256,30 @@ func TestNetTxRxLegacy(t *testing.T) { testTxRx(t, 1, 1<<NetFMAC) }
 
 func TestNetTxRxLegacyAnyLayout(t *testing.T) { testTxRx(t, 1, 1<<NetFMAC|1<<FeatureAnyLayout) }
 
+// Sending needs no interrupts: the driver reclaims sent buffers on its next
+// transmit. A device that honours NO_INTERRUPT raises none for a stream of
+// frames longer than the ring.
+func TestNetTxWithoutInterrupts(t *testing.T) {
+	r := newRig(t, 2, modernFeatures)
+	for i := 0; i < 3*netQueueSize; i++ {
+		if err := r.n.Transmit(frame(i), 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.dev.mu.Lock()
+	isr := r.dev.isr
+	r.dev.mu.Unlock()
+	if isr != 0 {
+		t.Fatalf("the device was asked to interrupt for sent frames (ISR %#x)", isr)
+	}
+	if got := len(r.dev.sentFrames()); got != 3*netQueueSize {
+		t.Fatalf("device got %d of %d frames", got, 3*netQueueSize)
+	}
+	if r.n.Stats.TxWaits != 0 {
+		t.Fatalf("%d waits for ring space although the device kept up", r.n.Stats.TxWaits)
+	}
+}
+
 func TestNetTxBackPressure(t *testing.T) {
 	r := newRig(t, 2, modernFeatures)
 	r.dev.mu.Lock()
@@ -275,6 +300,14 @@ func TestNetTxBackPressure(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("transmit of %d frames into a %d-entry ring did not block (%v)", n, netQueueSize, err)
 	case <-time.After(100 * time.Millisecond):
+	}
+	// A waiting transmitter must ask for the interrupt that wakes it,
+	// not be left to its slow poll.
+	r.dev.mu.Lock()
+	flags := atomic.LoadUint32(r.dev.mem.word(r.dev.queues[netTxQueue].avail))
+	r.dev.mu.Unlock()
+	if flags&availFNoInterrupt != 0 {
+		t.Fatal("the transmitter waits for ring space with the device's interrupts suppressed")
 	}
 	r.dev.resumeTx()
 	// The device resumes consuming at each notify, as a real one would.
