@@ -405,6 +405,9 @@ func wakeExpired() {
 	}
 }
 
+// sampleAt is when the profiler's next sample is due (see armTimer).
+var sampleAt int64
+
 // armTimer programs the LAPIC timer for the earliest of: a sleeping
 // thread's deadline, and the end of the time slice if another thread is
 // waiting for the CPU. With neither, the timer stays off (a tickless idle).
@@ -424,8 +427,14 @@ func armTimer() {
 		}
 	}
 	if boottrace.Sampling() {
-		if p := clock.Nanotime() + boottrace.SamplePeriod; next == 0 || p < next {
-			next = p
+		// The next sample is due at a fixed time, not a period from
+		// every switch: a deadline that moves with each switch would
+		// re-arm the timer on each and distort the profile.
+		if now := clock.Nanotime(); sampleAt <= now {
+			sampleAt = now + boottrace.SamplePeriod
+		}
+		if next == 0 || sampleAt < next {
+			next = sampleAt
 		}
 	}
 	if next == c.timerAt {
