@@ -7,7 +7,12 @@
 // smallest -m at which the server still answers under load.
 // Run from the repository root:
 //
-//	go run ./bench/net [-c 16] [-d 10s]
+//	go run ./bench/net [-c 16] [-d 10s] [-runs 3]
+//
+// The load runs take turns across the guests (all guests' first runs, then
+// all second runs, ...) and the table shows each guest's median run: on a
+// shared host a single run can be a third off, and drifting host speed
+// then affects every guest alike.
 package main
 
 import (
@@ -33,6 +38,7 @@ var (
 	conc     = flag.Int("c", 16, "concurrent keep-alive clients")
 	duration = flag.Duration("d", 10*time.Second, "load duration")
 	boots    = flag.Int("n", 5, "boots for the boot-time median")
+	runs     = flag.Int("runs", 3, "load runs per guest, taken in turns across the guests; the table shows the median run")
 	linux    = flag.Bool("linux", true, "also measure the same program in a minimal Linux VM (downloads Debian's kernel once)")
 )
 
@@ -63,25 +69,50 @@ func main() {
 		}})
 	}
 
-	type result struct {
-		first         time.Duration
-		rps           float64
-		p50, p99      time.Duration
-		errs, minimum int
+	type run struct {
+		rps      float64
+		p50, p99 time.Duration
+		errs     int
 	}
-	var results []result
-	for _, g := range guests {
+	type result struct {
+		first   time.Duration
+		runs    []run
+		minimum int
+	}
+	results := make([]result, len(guests))
+	for i, g := range guests {
 		var firsts []time.Duration
-		for i := 0; i < *boots; i++ {
+		for range *boots {
 			vm := start(g.run, "128M")
 			firsts = append(firsts, vm.first)
 			vm.stop()
 		}
 		sort.Slice(firsts, func(i, j int) bool { return firsts[i] < firsts[j] })
-		vm := start(g.run, "128M")
-		rps, p50, p99, errs := load(vm.url, *conc, *duration)
-		vm.stop()
-		results = append(results, result{firsts[len(firsts)/2], rps, p50, p99, errs, smallest(g.run)})
+		results[i].first = firsts[len(firsts)/2]
+	}
+	for range *runs {
+		for i, g := range guests {
+			vm := start(g.run, "128M")
+			var r run
+			r.rps, r.p50, r.p99, r.errs = load(vm.url, *conc, *duration)
+			vm.stop()
+			results[i].runs = append(results[i].runs, r)
+		}
+	}
+	for i, g := range guests {
+		results[i].minimum = smallest(g.run)
+	}
+	median := func(r result) run {
+		rs := append([]run(nil), r.runs...)
+		sort.Slice(rs, func(i, j int) bool { return rs[i].rps < rs[j].rps })
+		return rs[len(rs)/2]
+	}
+	all := func(r result) string {
+		var s []string
+		for _, x := range r.runs {
+			s = append(s, fmt.Sprintf("%.0f", x.rps))
+		}
+		return strings.Join(s, ", ")
 	}
 
 	fmt.Printf("| measure |")
@@ -97,8 +128,15 @@ func main() {
 		fmt.Println()
 	}
 	row(fmt.Sprintf("QEMU start to first HTTP 200 (median of %d)", *boots), func(r result) string { return fmt.Sprintf("%.0f ms", ms(r.first)) })
-	row(fmt.Sprintf("requests/s, %d keep-alive clients, %v", *conc, *duration), func(r result) string { return fmt.Sprintf("%.0f (%d errors)", r.rps, r.errs) })
-	row("latency p50 / p99", func(r result) string { return fmt.Sprintf("%.2f ms / %.2f ms", ms(r.p50), ms(r.p99)) })
+	row(fmt.Sprintf("requests/s, %d keep-alive clients, %v (median of %d)", *conc, *duration, *runs), func(r result) string {
+		m := median(r)
+		return fmt.Sprintf("%.0f (%d errors)", m.rps, m.errs)
+	})
+	row("every run's requests/s, in order", all)
+	row("latency p50 / p99 (median run)", func(r result) string {
+		m := median(r)
+		return fmt.Sprintf("%.2f ms / %.2f ms", ms(m.p50), ms(m.p99))
+	})
 	row("smallest -m serving under load", func(r result) string { return fmt.Sprintf("%d MiB", r.minimum) })
 }
 

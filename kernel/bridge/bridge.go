@@ -26,7 +26,7 @@ const (
 	SysIRQWait   = 4101 // IRQWait(gsi, seen) -> count: unmask the line, wait for its next interrupt
 	SysDevices   = 4102 // Devices(buf *[N]Device, n) -> count: what the kernel found at boot
 	SysKernelOpt = 4103 // KernelOption(buf, size) -> len: the kernel command line's options
-	SysPoolPut   = 4104 // PoolPut(kind, handle): a fresh socket for socket(2) to hand out
+	SysPoolPut   = 4104 // PoolPut(kind, entry): a fresh socket for socket(2), or pipe for pipe2(2), to hand out
 	SysSetAddr   = 4105 // SetAddr(handle, which, buf, len): a socket's local (0) or peer (1) address
 	SysServe     = 4106 // Serve(): the server is starting; forward requests from now on
 	SysFileMaps  = 4107 // FileMaps(op, addr, len): mirror a shared file mapping's range, or unmap without forwarding
@@ -37,21 +37,24 @@ const (
 	SysLast      = SysEntropy
 )
 
-// Why the pool and the address cache: Go's syscall package makes socket,
-// getsockname and getpeername with RawSyscall, which does not tell the
-// runtime the thread may block, so the thread keeps its P. If such a call
-// waited for a service goroutine and the program has one P, nothing could
-// run the service goroutine. So the kernel answers these three from state
-// the service side keeps filled: pre-created sockets and cached addresses.
+// Why the pools and the address cache: Go's syscall package makes socket,
+// getsockname, getpeername and pipe2 with RawSyscall, which does not tell
+// the runtime the thread may block, so the thread keeps its P. If such a
+// call waited for a service goroutine and the program has one P, nothing
+// could run the service goroutine. So the kernel answers these from state
+// the service side keeps filled: pre-created sockets and pipes, and cached
+// addresses.
 
-// Socket pool kinds.
+// Pool kinds: sockets, and pipes (an entry holds the read end's handle in
+// bits 0-15 and the write end's in bits 16-31).
 const (
 	PoolTCP4 = iota
 	PoolUDP4
 	PoolTCP6
 	PoolUDP6
+	PoolPipe
 	PoolKinds
-	PoolSize = 32 // sockets kept ready per kind
+	PoolSize = 32 // descriptions kept ready per kind
 )
 
 // Socket domains, types and protocols (Linux's values).
@@ -90,6 +93,13 @@ func PoolKind(domain, typ, proto uint64) (int, syscall.Errno) {
 	}
 	return k, 0
 }
+
+// PipeEntry packs a pipe's two handles into a PoolPipe entry.
+func PipeEntry(read, write int32) int32 { return read | write<<16 }
+
+// PipePool is how many pipes the service keeps ready (fewer than sockets:
+// programs make few; the first ones are created before main runs).
+const PipePool = 8
 
 // PoolSocket returns the socket(2) arguments that create sockets of kind k.
 func PoolSocket(k int) (domain, typ, proto int) {
@@ -162,7 +172,6 @@ const (
 	OpGetcwd     // getcwd(buf, size)
 	OpGetdents   // getdents64(fd, buf, size)
 	OpFsync      // fsync(fd) (Args[1] = 1 for fdatasync)
-	OpPipe       // pipe2(fds, flags) -> read handle; Args[2] receives the write handle's
 	OpUmask      // umask(mask)
 	OpFlock      // flock(fd, how)
 	OpSync       // sync() (Handle -1), or syncfs(fd)
@@ -303,9 +312,10 @@ func FileMaps(op int, addr, length uintptr) error {
 	return nil
 }
 
-// PoolPut offers a fresh socket (its handle) for socket(2) of kind k.
-func PoolPut(k int, handle int32) error {
-	if _, e := call(SysPoolPut, uintptr(k), uintptr(handle)); e != 0 {
+// PoolPut offers a fresh socket (its handle) for socket(2) of kind k, or
+// a pipe for pipe2(2) (kind PoolPipe, entry PipeEntry(read, write)).
+func PoolPut(k int, entry int32) error {
+	if _, e := call(SysPoolPut, uintptr(k), uintptr(entry)); e != 0 {
 		return e
 	}
 	return nil

@@ -196,7 +196,9 @@ func installHandle(result uintptr, cloexec bool, flags int32) uintptr {
 	}
 	fd := allocFD(0)
 	if fd < 0 {
-		forward(bridge.OpClose, h, 0, 0, 0, 0, 0, 0, 0)
+		// Asynchronously: socket and pipe2 must not wait for the
+		// service (see package bridge).
+		closeAsync(h)
 		return errno(syscall.EMFILE)
 	}
 	// The service already reported the description's readiness (SysReady)
@@ -221,20 +223,40 @@ func queueAsync(op int32, a0 uint64) bool {
 	return true
 }
 
-// sysPoolPut (SysPoolPut): the service offers a fresh socket.
+// closeAsync closes service handle h without waiting for the answer.
+// If the queue is full the handle stays open (a leak, never a hang).
+//
+//go:nosplit
+func closeAsync(h int32) {
+	if asyncTail-asyncHead == len(asyncQ) {
+		return
+	}
+	asyncQ[asyncTail%len(asyncQ)] = bridge.Request{Slot: -1, Op: bridge.OpClose, Handle: h}
+	asyncTail++
+	sched.WakeKey(serviceKey, 1)
+}
+
+// sysPoolPut (SysPoolPut): the service offers a fresh socket, or pipe.
 //
 //go:nosplit
 func sysPoolPut(f *amd64.Frame) uintptr {
-	k, h := f.RDI, int32(f.RSI)
-	if k >= bridge.PoolKinds || h < 0 || h >= bridge.MaxHandles {
+	k, e := f.RDI, int32(f.RSI)
+	h, h2 := e, int32(-1)
+	if k == bridge.PoolPipe {
+		h, h2 = e&0xFFFF, e>>16&0xFFFF
+	}
+	if k >= bridge.PoolKinds || e < 0 || h >= bridge.MaxHandles || h2 >= bridge.MaxHandles {
 		return errno(syscall.EINVAL)
 	}
 	if poolN[k] == bridge.PoolSize {
 		return errno(syscall.ENOSPC)
 	}
-	pool[k][poolN[k]] = h
+	pool[k][poolN[k]] = e
 	poolN[k]++
 	svcPollable[h] = true
+	if h2 >= 0 {
+		svcPollable[h2] = true
+	}
 	return 0
 }
 

@@ -369,12 +369,15 @@ func fsync(f *amd64.Frame, dataOnly uint64) uintptr {
 	return forwardFD(bridge.OpFsync, e, f.RDI, dataOnly, 0, 0, 0, 0)
 }
 
-// pipe2(fds, flags); pipe(fds) has no flags.
+// pipe2(fds, flags); pipe(fds) has no flags. The pipe comes from the pool
+// the service keeps filled (see package bridge: Go makes pipe2 with
+// RawSyscall, so it must not wait for the service); an empty pool is
+// Linux's ENFILE. Packet-mode pipes (O_DIRECT) are not supported.
 //
 //go:nosplit
 func sysPipe2(f *amd64.Frame) uintptr {
 	fdsp, flags := uintptr(f.RDI), f.RSI
-	if flags&^(oNonblock|oCloexec|0x4000 /* O_DIRECT */) != 0 {
+	if flags&^(oNonblock|oCloexec) != 0 {
 		return errno(syscall.EINVAL)
 	}
 	if _, ok := userBytes(fdsp, 8, true); !ok {
@@ -383,21 +386,23 @@ func sysPipe2(f *amd64.Frame) uintptr {
 	if !serviceUp {
 		return errno(syscall.ENFILE)
 	}
-	// The result carries both handles: read end in bits 0-15, write end
-	// in bits 16-31 (handles are below bridge.MaxHandles).
-	r := forward(bridge.OpPipe, -1, 0, uint64(fdsp), flags, 0, 0, 0, 0)
-	if int64(r) < 0 {
-		return r
+	queueAsync(bridge.OpRefill, bridge.PoolPipe)
+	if poolN[bridge.PoolPipe] == 0 {
+		return errno(syscall.ENFILE)
 	}
-	rh, wh := r&0xFFFF, r>>16&0xFFFF
-	rfd := installHandle(rh|pollableBit, flags&oCloexec != 0, int32(oRdonly|flags&oNonblock))
+	poolN[bridge.PoolPipe]--
+	e := pool[bridge.PoolPipe][poolN[bridge.PoolPipe]]
+	rh, wh := e&0xFFFF, e>>16&0xFFFF
+	cloexec, nb := flags&oCloexec != 0, int32(flags&oNonblock)
+	rfd := installHandle(uintptr(rh)|pollableBit, cloexec, oRdonly|nb)
 	if int64(rfd) < 0 {
-		forward(bridge.OpClose, int32(wh), 0, 0, 0, 0, 0, 0, 0)
+		closeAsync(wh)
 		return rfd
 	}
-	wfd := installHandle(wh|pollableBit, flags&oCloexec != 0, int32(oWronly|flags&oNonblock))
+	wfd := installHandle(uintptr(wh)|pollableBit, cloexec, oWronly|nb)
 	if int64(wfd) < 0 {
-		closeFD(int(rfd))
+		fds[rfd] = fdEntry{} // not visible to the program yet
+		closeAsync(rh)
 		return wfd
 	}
 	writeU32(fdsp, uint32(rfd))

@@ -7,7 +7,6 @@ import (
 
 	"github.com/stardust-go/stardust/kernel/bridge"
 	"github.com/stardust-go/stardust/kernel/fdesc"
-	"github.com/stardust-go/stardust/kernel/fs/pipe"
 	"github.com/stardust-go/stardust/kernel/fs/vfs"
 )
 
@@ -67,23 +66,9 @@ func doPath(r *bridge.Request) (int64, bool) {
 	case bridge.OpOpenAt, bridge.OpStatAt, bridge.OpReadlinkAt, bridge.OpMkdirAt, bridge.OpUnlinkAt,
 		bridge.OpRenameAt, bridge.OpLinkAt, bridge.OpSymlinkAt, bridge.OpAccessAt, bridge.OpChmodAt,
 		bridge.OpUtimensAt, bridge.OpStatfsAt, bridge.OpTruncateAt, bridge.OpChdir, bridge.OpGetcwd,
-		bridge.OpUmask, bridge.OpPipe:
+		bridge.OpUmask:
 	default:
 		return 0, false
-	}
-	if r.Op == bridge.OpPipe {
-		rd, wr, err := pipe.New(int(a[1]))
-		if err != nil {
-			return result(0, err), true
-		}
-		rh, _ := add(rd)
-		wh, _ := add(wr)
-		if rh < 0 || wh < 0 {
-			rd.Close()
-			wr.Close()
-			return -int64(syscall.ENFILE), true
-		}
-		return int64(rh) | int64(wh)<<16, true
 	}
 	v := currentFS()
 	if v == nil {

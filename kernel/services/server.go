@@ -18,6 +18,7 @@ import (
 
 	"github.com/stardust-go/stardust/kernel/bridge"
 	"github.com/stardust-go/stardust/kernel/fdesc"
+	"github.com/stardust-go/stardust/kernel/fs/pipe"
 )
 
 // SocketFactory creates sockets; the network package sets it in its init.
@@ -63,6 +64,11 @@ var (
 func Start() {
 	started.Do(func() {
 		bridge.Serve()
+		// pipe2 cannot wait for the service (see package bridge): the
+		// first pipes must exist before main runs.
+		for range bridge.PipePool {
+			refillPipe()
+		}
 		go notifier()
 		go serve()
 	})
@@ -242,8 +248,13 @@ func pushAddrs(h int32, d fdesc.Description) {
 	bridge.SetAddr(h, 1, peer)
 }
 
-// refill creates a socket of pool kind k and offers it to the kernel.
+// refill creates a socket or pipe of pool kind k and offers it to the
+// kernel.
 func refill(k int) {
+	if k == bridge.PoolPipe {
+		refillPipe()
+		return
+	}
 	if SocketFactory == nil {
 		return
 	}
@@ -264,10 +275,29 @@ func refill(k int) {
 	}
 }
 
+// refillPipe creates a pipe and offers both ends to the kernel.
+func refillPipe() {
+	rd, wr, err := pipe.New(0)
+	if err != nil {
+		return
+	}
+	rh, _ := add(rd)
+	wh, _ := add(wr)
+	if rh < 0 || wh < 0 || bridge.PoolPut(bridge.PoolPipe, bridge.PipeEntry(rh, wh)) != nil {
+		for _, h := range []int32{rh, wh} {
+			if h >= 0 {
+				release(h)
+			}
+		}
+		rd.Close()
+		wr.Close()
+	}
+}
+
 // FillPools fills the kernel's socket pools; the network package calls it
 // once its stack is up.
 func FillPools() {
-	for k := 0; k < bridge.PoolKinds; k++ {
+	for k := 0; k < bridge.PoolPipe; k++ {
 		for i := 0; i < bridge.PoolSize; i++ {
 			refill(k)
 		}

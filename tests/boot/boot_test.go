@@ -403,6 +403,19 @@ cwd: / -> /tmp/a
 somaxconn: "4096" <nil>`)
 }
 
+// TestPipe: pipes work from the first line of main on one CPU, where a
+// pipe2 that waited for the service would hang the program (it is a raw
+// system call: the runtime keeps the only P while it runs).
+func TestPipe(t *testing.T) {
+	t.Parallel()
+	b := run(t, image(t, "pipe"), vmm.Config{})
+	expectExit(t, b, 0)
+	expectOutput(t, b, `read: "through the pipe" <nil>
+nonblocking: <nil> true
+O_DIRECT: invalid argument
+round trips: 40`)
+}
+
 // TestPreemptSpinningGoroutines: goroutines in loops without function calls
 // (one per P) must not stop a timer or a forced GC: Go preempts them with
 // SIGURG through tgkill, which the kernel delivers.
