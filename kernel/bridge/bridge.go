@@ -172,7 +172,6 @@ const (
 	OpGetcwd     // getcwd(buf, size)
 	OpGetdents   // getdents64(fd, buf, size)
 	OpFsync      // fsync(fd) (Args[1] = 1 for fdatasync)
-	OpUmask      // umask(mask)
 	OpFlock      // flock(fd, how)
 	OpSync       // sync() (Handle -1), or syncfs(fd)
 

@@ -63,6 +63,7 @@ func setup(img []byte) (*vfs.VFS, error) {
 	}
 	generated = overlay.New(root)
 	v := vfs.New(generated, vfs.Options{ReadOnly: true})
+	v.Umask(0) // the kernel applies the program's umask to the modes it forwards
 	if err := v.Mount("/tmp", tmpfs.New(tmpfs.Options{}), 0); err != nil {
 		return nil, err
 	}

@@ -105,15 +105,15 @@ func sysSysinfo(f *amd64.Frame) uintptr {
 	return 0
 }
 
+// umask is the program's file mode creation mask. The kernel keeps it and
+// applies it to creating calls before they are forwarded (see sysOpenat):
+// Go makes umask with RawSyscall, so it must not wait for the service.
 var umask uint64 = 0o022
 
 //go:nosplit
 func sysUmask(f *amd64.Frame) uintptr {
 	old := umask
 	umask = f.RDI & 0o777
-	if serviceUp {
-		forward(bridge.OpUmask, -1, 0, umask, 0, 0, 0, 0, 0)
-	}
 	return uintptr(old)
 }
 

@@ -64,15 +64,19 @@ func pathCall(op int32, dirfd, path, a2, a3, a4 uint64) uintptr {
 	return forward(op, h, 0, dirfd, path, a2, a3, a4, 0)
 }
 
+// The kernel applies the umask to the modes of files and directories it
+// asks the service to create (the service's VFS runs with umask 0): umask
+// is a raw system call in Go and must not wait for the service.
+//
 //go:nosplit
 func sysOpenat(f *amd64.Frame) uintptr {
-	r := pathCall(bridge.OpOpenAt, f.RDI, f.RSI, f.RDX, f.R10, 0)
+	r := pathCall(bridge.OpOpenAt, f.RDI, f.RSI, f.RDX, f.R10&0o7777&^umask, 0)
 	return installHandle(r, f.RDX&oCloexec != 0, int32(f.RDX&^openOnlyFlags))
 }
 
 //go:nosplit
 func sysOpen(f *amd64.Frame) uintptr {
-	r := pathCall(bridge.OpOpenAt, uint64(atFDCWD&0xFFFFFFFF), f.RDI, f.RSI, f.RDX, 0)
+	r := pathCall(bridge.OpOpenAt, uint64(atFDCWD&0xFFFFFFFF), f.RDI, f.RSI, f.RDX&0o7777&^umask, 0)
 	return installHandle(r, f.RSI&oCloexec != 0, int32(f.RSI&^openOnlyFlags))
 }
 
@@ -132,12 +136,12 @@ func sysReadlink(f *amd64.Frame) uintptr {
 
 //go:nosplit
 func sysMkdirat(f *amd64.Frame) uintptr {
-	return pathCall(bridge.OpMkdirAt, f.RDI, f.RSI, f.RDX, 0, 0)
+	return pathCall(bridge.OpMkdirAt, f.RDI, f.RSI, f.RDX&0o7777&^umask, 0, 0)
 }
 
 //go:nosplit
 func sysMkdir(f *amd64.Frame) uintptr {
-	return pathCall(bridge.OpMkdirAt, uint64(atFDCWD&0xFFFFFFFF), f.RDI, f.RSI, 0, 0)
+	return pathCall(bridge.OpMkdirAt, uint64(atFDCWD&0xFFFFFFFF), f.RDI, f.RSI&0o7777&^umask, 0, 0)
 }
 
 //go:nosplit

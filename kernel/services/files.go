@@ -65,18 +65,13 @@ func doPath(r *bridge.Request) (int64, bool) {
 	switch r.Op {
 	case bridge.OpOpenAt, bridge.OpStatAt, bridge.OpReadlinkAt, bridge.OpMkdirAt, bridge.OpUnlinkAt,
 		bridge.OpRenameAt, bridge.OpLinkAt, bridge.OpSymlinkAt, bridge.OpAccessAt, bridge.OpChmodAt,
-		bridge.OpUtimensAt, bridge.OpStatfsAt, bridge.OpTruncateAt, bridge.OpChdir, bridge.OpGetcwd,
-		bridge.OpUmask:
+		bridge.OpUtimensAt, bridge.OpStatfsAt, bridge.OpTruncateAt, bridge.OpChdir, bridge.OpGetcwd:
 	default:
 		return 0, false
 	}
 	v := currentFS()
 	if v == nil {
 		return -int64(syscall.ENOENT), true
-	}
-	if r.Op == bridge.OpUmask {
-		v.Umask(uint32(a[0]))
-		return 0, true
 	}
 	if r.Op == bridge.OpGetcwd {
 		cwd, err := v.Getcwd()

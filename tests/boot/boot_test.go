@@ -399,6 +399,7 @@ write to image: open /data/new: read-only file system
 tmp: "first" <nil>
 stat: size=5 mode=-rw------- <nil>
 old name: true
+umask: old=22 file=-rw-r----- dir=drwxr-x---
 cwd: / -> /tmp/a
 somaxconn: "4096" <nil>`)
 }

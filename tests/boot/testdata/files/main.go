@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 func main() {
@@ -35,6 +36,15 @@ func main() {
 	fmt.Printf("stat: size=%d mode=%v %v\n", st.Size(), st.Mode(), err)
 	_, err = os.Stat("/tmp/a/b/f")
 	fmt.Printf("old name: %v\n", os.IsNotExist(err))
+	// umask is a raw system call in Go: it must answer at once, and the
+	// modes of files and directories created afterwards must honour it.
+	old := syscall.Umask(0o027)
+	must(os.WriteFile("/tmp/a/masked", nil, 0o666))
+	must(os.Mkdir("/tmp/a/maskdir", 0o777))
+	fst, _ := os.Stat("/tmp/a/masked")
+	dst, _ := os.Stat("/tmp/a/maskdir")
+	fmt.Printf("umask: old=%o file=%v dir=%v\n", old, fst.Mode(), dst.Mode())
+	syscall.Umask(old)
 	wd, _ := os.Getwd()
 	must(os.Chdir("/tmp/a"))
 	wd2, _ := os.Getwd()
