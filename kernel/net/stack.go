@@ -43,8 +43,13 @@ type Stack struct {
 
 // NewStack creates a stack with IPv4, IPv6, ARP, TCP, UDP and ICMP and a
 // configured loopback interface (127.0.0.1/8 and ::1).
-func NewStack() (*Stack, error) {
+func NewStack() (*Stack, error) { return NewStackWithClock(nil) }
+
+// NewStackWithClock is NewStack with netstack's clock (nil: the standard
+// library's).
+func NewStackWithClock(clock tcpip.Clock) (*Stack, error) {
 	ns := stack.New(stack.Options{
+		Clock: clock,
 		NetworkProtocols: []stack.NetworkProtocolFactory{
 			ipv4.NewProtocol,
 			ipv6.NewProtocolWithOptions(ipv6.Options{

@@ -169,7 +169,7 @@ func release(h int32) fdesc.Description {
 		e.cancel()
 	}
 	dirtyMu.Lock()
-	delete(dirty, h)
+	isDirty[h] = false // a queued entry for h is skipped
 	dirtyMu.Unlock()
 	bridge.Ready(h, 0)
 	bridge.SetAddr(h, 0, nil)
@@ -183,13 +183,17 @@ func release(h int32) fdesc.Description {
 // could deadlock or stall the stack.
 var (
 	dirtyMu sync.Mutex
-	dirty   = map[int32]bool{}
+	isDirty [bridge.MaxHandles]bool
+	dirty   []int32 // the handles with isDirty set, in the order they changed
 	kick    = make(chan struct{}, 1)
 )
 
 func markDirty(h int32) {
 	dirtyMu.Lock()
-	dirty[h] = true
+	if !isDirty[h] {
+		isDirty[h] = true
+		dirty = append(dirty, h)
+	}
 	dirtyMu.Unlock()
 	select {
 	case kick <- struct{}{}:
@@ -202,10 +206,13 @@ func notifier() {
 	for range kick {
 		dirtyMu.Lock()
 		batch = batch[:0]
-		for h := range dirty {
-			batch = append(batch, h)
+		for _, h := range dirty {
+			if isDirty[h] {
+				isDirty[h] = false
+				batch = append(batch, h)
+			}
 		}
-		clear(dirty)
+		dirty = dirty[:0]
 		dirtyMu.Unlock()
 		for _, h := range batch {
 			if p, ok := get(h).(fdesc.Pollable); ok {

@@ -27,3 +27,19 @@ const ClockShift = 22
 // VDSOClockGettimePC is the address of the vDSO's clock_gettime, a C-ABI
 // function in the image's text (see vdso_amd64.s).
 func VDSOClockGettimePC() uintptr
+
+// VDSONanotime is the vDSO's CLOCK_MONOTONIC for Go code in ring 3 (the
+// service goroutines): nanoseconds since boot from the TSC, without a
+// system call or the runtime's vDSO call path. ok is false until the
+// kernel has calibrated the TSC.
+func VDSONanotime() (ns int64, ok bool) {
+	if VDSOClock.Ready == 0 {
+		return 0, false
+	}
+	d := Rdtsc() - VDSOClock.TSCBase
+	m := VDSOClock.Mult
+	// (d*m)>>ClockShift without overflowing 64 bits, as vdso_amd64.s.
+	hi := (d >> 20) * m >> (ClockShift - 20)
+	lo := (d & (1<<20 - 1)) * m >> ClockShift
+	return int64(hi + lo), true
+}
