@@ -48,6 +48,8 @@ type linkEndpoint struct {
 	addr       tcpip.LinkAddress
 	dispatcher stack.NetworkDispatcher
 	onClose    func()
+
+	acks *ackDelayer // delayed ACKs (see ackdelay.go)
 }
 
 var _ stack.LinkEndpoint = (*linkEndpoint)(nil)
@@ -59,6 +61,7 @@ func newLinkEndpoint(dev Device) *linkEndpoint {
 		mtu:  uint32(dev.MTU()),
 		addr: tcpip.LinkAddress(mac[:]),
 	}
+	e.acks = newAckDelayer(dev.MTU(), func(frame []byte) error { return dev.Transmit(frame, 0, 0) })
 	dev.SetReceiver(e.receive)
 	return e
 }
@@ -164,6 +167,10 @@ func (e *linkEndpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Err
 		frame := make([]byte, 0, pkt.Size())
 		for _, s := range pkt.AsSlices() {
 			frame = append(frame, s...)
+		}
+		if !e.acks.filter(frame) {
+			n++ // held back: sent later, or made redundant by the next segment
+			continue
 		}
 		if err := e.dev.Transmit(frame, 0, 0); err != nil {
 			if n == 0 {
