@@ -1,9 +1,11 @@
 package net
 
 import (
-	"encoding/binary"
 	"sync"
 	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
 // Delayed ACKs at the link.
@@ -37,9 +39,9 @@ const ackDelay = 20 * time.Millisecond
 const maxFlows = 4096
 
 // flowKey names a connection by its addresses and ports as the sender
-// sees them (IPv4 addresses in the first 4 bytes of each half).
+// sees them.
 type flowKey struct {
-	src, dst         [16]byte
+	src, dst         tcpip.Address
 	srcPort, dstPort uint16
 }
 
@@ -68,90 +70,46 @@ func newAckDelayer(mtu int, send func([]byte) error) *ackDelayer {
 // tcpSegment is what the link needs of an outgoing TCP segment.
 type tcpSegment struct {
 	key        flowKey
-	flags      uint8
+	flags      header.TCPFlags
 	ack        uint32
 	payload    int
 	sackBlocks bool
 }
 
-// TCP flags.
-const (
-	tcpFIN = 1 << 0
-	tcpSYN = 1 << 1
-	tcpRST = 1 << 2
-	tcpPSH = 1 << 3
-	tcpACK = 1 << 4
-	tcpURG = 1 << 5
-)
-
-// parseTCP reads the TCP segment in an Ethernet frame; ok is false for
-// anything else (other protocols, IP options after IPv6's fixed header,
-// fragments, truncated headers).
+// parseTCP reads the TCP segment in an Ethernet frame with netstack's
+// header package; ok is false for anything else (other protocols, IPv6
+// extension headers, fragments, truncated headers).
 func parseTCP(frame []byte) (s tcpSegment, ok bool) {
-	if len(frame) < 14 {
+	if len(frame) < header.EthernetMinimumSize {
 		return s, false
 	}
-	var ip []byte
-	var tcp []byte
-	switch binary.BigEndian.Uint16(frame[12:]) {
-	case 0x0800:
-		ip = frame[14:]
-		if len(ip) < 20 || ip[0]>>4 != 4 || ip[9] != 6 {
+	var tcp header.TCP
+	switch b := frame[header.EthernetMinimumSize:]; header.Ethernet(frame).Type() {
+	case header.IPv4ProtocolNumber:
+		ip := header.IPv4(b)
+		if !ip.IsValid(len(b)) || ip.Protocol() != uint8(header.TCPProtocolNumber) || ip.More() || ip.FragmentOffset() != 0 {
 			return s, false
 		}
-		if binary.BigEndian.Uint16(ip[6:])&0x3FFF != 0 { // MF or offset: a fragment
+		s.key.src, s.key.dst = ip.SourceAddress(), ip.DestinationAddress()
+		tcp = header.TCP(b[ip.HeaderLength():ip.TotalLength()])
+	case header.IPv6ProtocolNumber:
+		ip := header.IPv6(b)
+		if !ip.IsValid(len(b)) || ip.NextHeader() != uint8(header.TCPProtocolNumber) {
 			return s, false
 		}
-		ihl := int(ip[0]&0xF) * 4
-		total := int(binary.BigEndian.Uint16(ip[2:]))
-		if ihl < 20 || total < ihl || total > len(ip) {
-			return s, false
-		}
-		copy(s.key.src[:], ip[12:16])
-		copy(s.key.dst[:], ip[16:20])
-		tcp = ip[ihl:total]
-	case 0x86DD:
-		ip = frame[14:]
-		if len(ip) < 40 || ip[6] != 6 {
-			return s, false
-		}
-		total := 40 + int(binary.BigEndian.Uint16(ip[4:]))
-		if total > len(ip) {
-			return s, false
-		}
-		copy(s.key.src[:], ip[8:24])
-		copy(s.key.dst[:], ip[24:40])
-		tcp = ip[40:total]
+		s.key.src, s.key.dst = ip.SourceAddress(), ip.DestinationAddress()
+		tcp = header.TCP(b[header.IPv6MinimumSize : header.IPv6MinimumSize+int(ip.PayloadLength())])
 	default:
 		return s, false
 	}
-	if len(tcp) < 20 {
+	if len(tcp) < header.TCPMinimumSize || int(tcp.DataOffset()) < header.TCPMinimumSize || int(tcp.DataOffset()) > len(tcp) {
 		return s, false
 	}
-	off := int(tcp[12]>>4) * 4
-	if off < 20 || off > len(tcp) {
-		return s, false
-	}
-	s.key.srcPort = binary.BigEndian.Uint16(tcp[0:])
-	s.key.dstPort = binary.BigEndian.Uint16(tcp[2:])
-	s.ack = binary.BigEndian.Uint32(tcp[8:])
-	s.flags = tcp[13]
-	s.payload = len(tcp) - off
-	for opts := tcp[20:off]; len(opts) > 0; {
-		switch kind := opts[0]; {
-		case kind == 0: // end of options
-			opts = nil
-		case kind == 1: // no-op
-			opts = opts[1:]
-		case len(opts) < 2 || int(opts[1]) < 2 || int(opts[1]) > len(opts):
-			return s, false
-		default:
-			if kind == 5 { // SACK blocks
-				s.sackBlocks = true
-			}
-			opts = opts[opts[1]:]
-		}
-	}
+	s.key.srcPort, s.key.dstPort = tcp.SourcePort(), tcp.DestinationPort()
+	s.ack = tcp.AckNumber()
+	s.flags = tcp.Flags()
+	s.payload = len(tcp) - int(tcp.DataOffset())
+	s.sackBlocks = len(header.ParseTCPOptions(tcp.Options()).SACKBlocks) > 0
 	return s, true
 }
 
@@ -173,17 +131,17 @@ func (d *ackDelayer) filter(frame []byte) bool {
 		}
 		f = &flow{}
 		d.flows[s.key] = f
-		if s.flags&tcpACK != 0 {
+		if s.flags.Contains(header.TCPFlagAck) {
 			f.acked = s.ack
 		}
 		return true // nothing known of this connection yet
 	}
-	if s.flags&tcpACK == 0 {
+	if !s.flags.Contains(header.TCPFlagAck) {
 		// A SYN or a bare RST: it does not replace the held ACK.
 		d.sendHeldLocked(f)
 		return true
 	}
-	pure := s.payload == 0 && s.flags&^(tcpACK|tcpPSH) == 0 && !s.sackBlocks
+	pure := s.payload == 0 && s.flags&^(header.TCPFlagAck|header.TCPFlagPsh) == 0 && !s.sackBlocks
 	newData := s.ack - f.acked // modulo 2^32, as sequence numbers are
 	// newData == 1 is most likely the peer's FIN (a byte of sequence
 	// space without data): acknowledge that at once, so the peer's
@@ -200,7 +158,7 @@ func (d *ackDelayer) filter(frame []byte) bool {
 	// what the held ACK did, which is therefore dropped.
 	f.held = nil
 	f.acked = s.ack
-	if s.flags&(tcpFIN|tcpRST) != 0 {
+	if s.flags.Intersects(header.TCPFlagFin | header.TCPFlagRst) {
 		delete(d.flows, s.key)
 	}
 	return true

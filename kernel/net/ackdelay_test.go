@@ -3,14 +3,15 @@ package net
 import (
 	"encoding/binary"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
 // tcpFrame builds an Ethernet+IPv4+TCP frame (checksums are not needed by
 // the link's parser).
-func tcpFrame(flags uint8, ack uint32, payload int, opts []byte) []byte {
+func tcpFrame(flags header.TCPFlags, ack uint32, payload int, opts []byte) []byte {
 	f := make([]byte, 14+20+20+len(opts)+payload)
 	binary.BigEndian.PutUint16(f[12:], 0x0800)
 	ip := f[14:]
@@ -23,7 +24,7 @@ func tcpFrame(flags uint8, ack uint32, payload int, opts []byte) []byte {
 	binary.BigEndian.PutUint16(tcp[2:], 40000)
 	binary.BigEndian.PutUint32(tcp[8:], ack)
 	tcp[12] = uint8(20+len(opts)) / 4 << 4
-	tcp[13] = flags
+	tcp[13] = uint8(flags)
 	copy(tcp[20:], opts)
 	return f
 }
@@ -39,19 +40,19 @@ func TestAckDelayerRules(t *testing.T) {
 			t.Fatalf("%s: send now = %v, want %v", name, got, want)
 		}
 	}
-	must("first segment of a connection", tcpFrame(tcpSYN|tcpACK, 1000, 0, nil), true)
-	must("ACK of a small request", tcpFrame(tcpACK, 1100, 0, nil), false)
-	must("newer ACK replaces it", tcpFrame(tcpACK, 1200, 0, nil), false)
-	must("the response, carrying the acknowledgement", tcpFrame(tcpACK|tcpPSH, 1200, 300, nil), true)
+	must("first segment of a connection", tcpFrame(header.TCPFlagSyn|header.TCPFlagAck, 1000, 0, nil), true)
+	must("ACK of a small request", tcpFrame(header.TCPFlagAck, 1100, 0, nil), false)
+	must("newer ACK replaces it", tcpFrame(header.TCPFlagAck, 1200, 0, nil), false)
+	must("the response, carrying the acknowledgement", tcpFrame(header.TCPFlagAck|header.TCPFlagPsh, 1200, 300, nil), true)
 	if len(sent) != 0 {
 		t.Fatalf("%d held ACKs were sent although the response made them redundant", len(sent))
 	}
-	must("window update (nothing new acknowledged)", tcpFrame(tcpACK, 1200, 0, nil), true)
-	must("two full segments acknowledged", tcpFrame(tcpACK, 1200+2*1460, 0, nil), true)
+	must("window update (nothing new acknowledged)", tcpFrame(header.TCPFlagAck, 1200, 0, nil), true)
+	must("two full segments acknowledged", tcpFrame(header.TCPFlagAck, 1200+2*1460, 0, nil), true)
 	sack := []byte{1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2}
-	must("ACK with SACK blocks", tcpFrame(tcpACK, 1200+2*1460+10, 0, sack), true)
-	must("ACK held", tcpFrame(tcpACK, 1200+2*1460+20, 0, nil), false)
-	must("a bare RST", tcpFrame(tcpRST, 0, 0, nil), true)
+	must("ACK with SACK blocks", tcpFrame(header.TCPFlagAck, 1200+2*1460+10, 0, sack), true)
+	must("ACK held", tcpFrame(header.TCPFlagAck, 1200+2*1460+20, 0, nil), false)
+	must("a bare RST", tcpFrame(header.TCPFlagRst, 0, 0, nil), true)
 	if len(sent) != 1 || binary.BigEndian.Uint32(sent[0][14+20+8:]) != 1200+2*1460+20 {
 		t.Fatalf("the held ACK was not sent ahead of a segment without an acknowledgement: %d sent", len(sent))
 	}
@@ -62,8 +63,8 @@ func TestAckDelayerRules(t *testing.T) {
 func TestAckDelayerFlushes(t *testing.T) {
 	sent := make(chan []byte, 4)
 	d := newAckDelayer(1500, func(f []byte) error { sent <- f; return nil })
-	d.filter(tcpFrame(tcpSYN|tcpACK, 1000, 0, nil))
-	if d.filter(tcpFrame(tcpACK, 1100, 0, nil)) {
+	d.filter(tcpFrame(header.TCPFlagSyn|header.TCPFlagAck, 1000, 0, nil))
+	if d.filter(tcpFrame(header.TCPFlagAck, 1100, 0, nil)) {
 		t.Fatal("ACK of a small request not held")
 	}
 	select {
@@ -84,25 +85,13 @@ func TestDelayedAckOnTheWire(t *testing.T) {
 	var pureACKs, serving atomic.Int32
 	db.mu.Lock()
 	db.drop = func(f []byte) bool {
-		if s, ok := parseTCP(f); ok && serving.Load() == 1 && s.payload == 0 && s.flags == tcpACK {
+		if s, ok := parseTCP(f); ok && serving.Load() == 1 && s.payload == 0 && s.flags == header.TCPFlagAck {
 			pureACKs.Add(1)
 		}
 		return false
 	}
 	db.mu.Unlock()
-	l := listener(t, bs, ipB, 8080, 4)
-	ch := make(chan SocketOps, 1)
-	go func() {
-		so, _, _ := l.Accept(0)
-		ch <- so
-	}()
-	c := mustSocket(t, a, syscall.AF_INET, syscall.SOCK_STREAM)
-	if err := c.Connect(SockaddrInet4(ipB, 8080)); err != nil {
-		t.Fatal(err)
-	}
-	srv := <-ch
-	defer srv.Close()
-	defer c.Close()
+	c, srv := connected(t, a, bs, 8080)
 	time.Sleep(50 * time.Millisecond) // the handshake's last ACKs are out
 	serving.Store(1)
 	buf := make([]byte, 64)

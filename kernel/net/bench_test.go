@@ -11,18 +11,8 @@ import (
 // in a guest, docs/benchmarks.md).
 func BenchmarkTCPRoundTrip(b *testing.B) {
 	a, bs, _, _ := newPair(b)
-	l := listener(b, bs, ipB, 8080, 16)
-	ch := make(chan SocketOps, 1)
-	go func() {
-		so, _, _ := l.Accept(0)
-		ch <- so
-	}()
-	c := mustSocket(b, a, syscall.AF_INET, syscall.SOCK_STREAM)
-	if err := c.Connect(SockaddrInet4(ipB, 8080)); err != nil {
-		b.Fatal(err)
-	}
+	c, srv := connected(b, a, bs, 8080)
 	c.SetSockOpt(syscall.IPPROTO_TCP, syscall.TCP_NODELAY, putInt(1))
-	srv := <-ch
 	srv.SetSockOpt(syscall.IPPROTO_TCP, syscall.TCP_NODELAY, putInt(1))
 	go func() {
 		buf := make([]byte, 1)

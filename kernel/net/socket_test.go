@@ -182,7 +182,7 @@ func TestAddressInUse(t *testing.T) {
 }
 
 // connected returns a connected client/server TCP pair across the wire.
-func connected(t *testing.T, a, b *Stack, port uint16) (*Socket, *Socket) {
+func connected(t testing.TB, a, b *Stack, port uint16) (*Socket, *Socket) {
 	t.Helper()
 	l := listener(t, b, ipB, port, 4)
 	c := mustSocket(t, a, syscall.AF_INET, syscall.SOCK_STREAM)
