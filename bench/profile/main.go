@@ -149,7 +149,7 @@ func main() {
 
 	calls := map[string]int{}
 	names := syscallNames()
-	for _, m := range regexp.MustCompile(`call (\d+): (\d+)`).FindAllStringSubmatch(out.String(), -1) {
+	for _, m := range regexp.MustCompile(`\bcall (\d+): (\d+)`).FindAllStringSubmatch(out.String(), -1) {
 		nr, _ := strconv.Atoi(m[1])
 		n, _ := strconv.Atoi(m[2])
 		name := names[nr]

@@ -196,8 +196,6 @@ func installHandle(result uintptr, cloexec bool, flags int32) uintptr {
 	}
 	fd := allocFD(0)
 	if fd < 0 {
-		// Asynchronously: socket and pipe2 must not wait for the
-		// service (see package bridge).
 		closeAsync(h)
 		return errno(syscall.EMFILE)
 	}
@@ -208,33 +206,27 @@ func installHandle(result uintptr, cloexec bool, flags int32) uintptr {
 	return uintptr(fd)
 }
 
-// queueAsync queues a request no thread waits for; it reports false if the
-// queue is full (the request is dropped: refills are retried by the next
-// socket call).
+// queueAsync queues a request no thread waits for, about handle h (or
+// -1); it reports false if the queue is full (the request is dropped:
+// refills are retried by the next socket call, a dropped close leaks a
+// handle rather than hang).
 //
 //go:nosplit
-func queueAsync(op int32, a0 uint64) bool {
+func queueAsync(op int32, h int32, a0 uint64) bool {
 	if asyncTail-asyncHead == len(asyncQ) {
 		return false
 	}
-	asyncQ[asyncTail%len(asyncQ)] = bridge.Request{Slot: -1, Op: op, Handle: -1, Args: [6]uint64{a0}}
+	asyncQ[asyncTail%len(asyncQ)] = bridge.Request{Slot: -1, Op: op, Handle: h, Args: [6]uint64{a0}}
 	asyncTail++
 	sched.WakeKey(serviceKey, 1)
 	return true
 }
 
-// closeAsync closes service handle h without waiting for the answer.
-// If the queue is full the handle stays open (a leak, never a hang).
+// closeAsync closes service handle h without waiting for the answer
+// (socket and pipe2 must not wait for the service, see package bridge).
 //
 //go:nosplit
-func closeAsync(h int32) {
-	if asyncTail-asyncHead == len(asyncQ) {
-		return
-	}
-	asyncQ[asyncTail%len(asyncQ)] = bridge.Request{Slot: -1, Op: bridge.OpClose, Handle: h}
-	asyncTail++
-	sched.WakeKey(serviceKey, 1)
-}
+func closeAsync(h int32) { queueAsync(bridge.OpClose, h, 0) }
 
 // sysPoolPut (SysPoolPut): the service offers a fresh socket, or pipe.
 //

@@ -390,7 +390,7 @@ func sysPipe2(f *amd64.Frame) uintptr {
 	if !serviceUp {
 		return errno(syscall.ENFILE)
 	}
-	queueAsync(bridge.OpRefill, bridge.PoolPipe)
+	queueAsync(bridge.OpRefill, -1, bridge.PoolPipe)
 	if poolN[bridge.PoolPipe] == 0 {
 		return errno(syscall.ENFILE)
 	}

@@ -64,7 +64,7 @@ func sysSocket(f *amd64.Frame) uintptr {
 	if typ&^(0xF|sockNonblock|sockCloexec) != 0 {
 		return errno(syscall.EINVAL)
 	}
-	queueAsync(bridge.OpRefill, uint64(k))
+	queueAsync(bridge.OpRefill, -1, uint64(k))
 	if poolN[k] == 0 {
 		// No network stack in this image, or a burst of socket calls
 		// faster than the service refills: Linux's "no buffer space".
