@@ -196,8 +196,8 @@ var (
 	kernelCount         [len(profileCalls) + 256]uint32
 )
 
-// Enter notes an entry into the kernel from the program: a system call
-// nr, or interrupt vector v when nr is negative.
+// Enter notes an entry into the kernel from the program: the trap's
+// vector, and for a system call (amd64.VectorSyscall) its number nr.
 //
 //go:nosplit
 func Enter(vector uint64, nr uint64) {

@@ -97,6 +97,11 @@ func PoolKind(domain, typ, proto uint64) (int, syscall.Errno) {
 // PipeEntry packs a pipe's two handles into a PoolPipe entry.
 func PipeEntry(read, write int32) int32 { return read | write<<16 }
 
+// PipeHandles unpacks a PoolPipe entry. (Trap context calls it.)
+//
+//go:nosplit
+func PipeHandles(e int32) (read, write int32) { return e & 0xFFFF, e >> 16 & 0xFFFF }
+
 // PipePool is how many pipes the service keeps ready (fewer than sockets:
 // programs make few; the first ones are created before main runs).
 const PipePool = 8

@@ -235,7 +235,7 @@ func sysPoolPut(f *amd64.Frame) uintptr {
 	k, e := f.RDI, int32(f.RSI)
 	h, h2 := e, int32(-1)
 	if k == bridge.PoolPipe {
-		h, h2 = e&0xFFFF, e>>16&0xFFFF
+		h, h2 = bridge.PipeHandles(e)
 	}
 	if k >= bridge.PoolKinds || e < 0 || h >= bridge.MaxHandles || h2 >= bridge.MaxHandles {
 		return errno(syscall.EINVAL)

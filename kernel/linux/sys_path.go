@@ -396,7 +396,7 @@ func sysPipe2(f *amd64.Frame) uintptr {
 	}
 	poolN[bridge.PoolPipe]--
 	e := pool[bridge.PoolPipe][poolN[bridge.PoolPipe]]
-	rh, wh := e&0xFFFF, e>>16&0xFFFF
+	rh, wh := bridge.PipeHandles(e)
 	cloexec, nb := flags&oCloexec != 0, int32(flags&oNonblock)
 	rfd := installHandle(uintptr(rh)|pollableBit, cloexec, oRdonly|nb)
 	if int64(rfd) < 0 {

@@ -304,7 +304,7 @@ func refillPipe() {
 // FillPools fills the kernel's socket pools; the network package calls it
 // once its stack is up.
 func FillPools() {
-	for k := 0; k < bridge.PoolPipe; k++ {
+	for k := 0; k < bridge.PoolPipe; k++ { // the socket kinds come first
 		for i := 0; i < bridge.PoolSize; i++ {
 			refill(k)
 		}
